@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job: sets up the environment, then runs the NIWT pipeline on one dataset (default: the generated one).
+# Today it generates the dataset (if missing), prepares its GZSL splits and prints their summary; the stages are
+# added here as they land. Usage: bash run_pipeline.sh [synth|cub|awa2|cub_001_050_shared]
+set -euo pipefail
+cd "$(dirname "$0")"
+. ./setup_env.sh
+DATASET="${1:-synth}"
+CONFIG="arg_configs/prepare/${DATASET}.json"
+if [ ! -f "$CONFIG" ]; then
+  echo "error: $CONFIG not found; choose one of: $(ls arg_configs/prepare | sed 's/\.json$//' | tr '\n' ' ')" >&2
+  exit 2
+fi
+if [ "$DATASET" = synth ] && [ ! -f data/synth/generation.json ]; then
+  python -m utils.synthetic --out data/synth
+fi
+python -m utils.prepare_data "$CONFIG"

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Sets up the environment if needed, then runs the whole test suite (about 10 minutes on 2 cores).
+set -euo pipefail
+cd "$(dirname "$0")"
+. ./setup_env.sh
+exec python -m pytest -q tests "$@"

@@ -1,0 +1,1 @@
+"""Shared logic of the NIWT stages: one module per concept (config, datasets, splits, nets, preprocessing, io)."""

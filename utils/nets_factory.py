@@ -1,0 +1,79 @@
+"""Nets factory (the tf-slim research/slim pattern): one place that knows every network and what NIWT needs of it.
+
+Each entry declares the default neuron-importance ("alpha") layer, the penultimate features that classifier heads
+read, the logits scope that finetuning re-initialises, the default image size and preprocessing.
+"""
+import dataclasses
+import functools
+
+from tf_slim.nets import resnet_v1, vgg
+
+from utils import small_cnn
+from utils.cli import UserError
+from utils.tf_compat import slim, tf
+
+
+@dataclasses.dataclass(frozen=True)
+class NetSpec:
+    net_fn: object                 # net(images, num_classes, is_training, ...) -> (logits, end_points)
+    arg_scope_fn: object           # arg_scope(weight_decay=...)
+    default_image_size: int
+    alpha_layer: str               # end-point name of the default alpha layer
+    alpha_channels: int
+    penultimate_layer: str         # end point whose (spatial mean of) activations feed the classifier heads
+    penultimate_dims: int
+    logits_scope: str              # re-initialised when finetuning on new classes
+    preprocessing: str             # default name in the preprocessing factory
+    takes_dropout: bool = True
+
+
+NETWORKS = {
+    "vgg_16": NetSpec(
+        net_fn=vgg.vgg_16, arg_scope_fn=vgg.vgg_arg_scope, default_image_size=224,
+        alpha_layer="vgg_16/conv5/conv5_3", alpha_channels=512,
+        penultimate_layer="vgg_16/fc7", penultimate_dims=4096,
+        logits_scope="vgg_16/fc8", preprocessing="vgg_preprocessing"),
+    "resnet_v1_101": NetSpec(
+        net_fn=resnet_v1.resnet_v1_101, arg_scope_fn=resnet_v1.resnet_arg_scope, default_image_size=224,
+        alpha_layer="resnet_v1_101/block4/unit_1/bottleneck_v1", alpha_channels=2048,
+        penultimate_layer="resnet_v1_101/block4", penultimate_dims=2048,
+        logits_scope="resnet_v1_101/logits", preprocessing="vgg_preprocessing", takes_dropout=False),
+    "small_cnn": NetSpec(
+        net_fn=small_cnn.small_cnn, arg_scope_fn=small_cnn.small_cnn_arg_scope,
+        default_image_size=small_cnn.small_cnn.default_image_size,
+        alpha_layer="small_cnn/conv4", alpha_channels=128,
+        penultimate_layer="small_cnn/fc5", penultimate_dims=128,
+        logits_scope="small_cnn/logits", preprocessing="small_cnn_preprocessing"),
+}
+
+
+def get_spec(name):
+    if name not in NETWORKS:
+        raise UserError(f"Name of network unknown: '{name}'; choose one of {', '.join(sorted(NETWORKS))}")
+    return NETWORKS[name]
+
+
+def penultimate_features(spec, end_points):
+    """[N, D] features that the seen and unseen classifier heads read (spatial mean where the end point is a map)."""
+    features = end_points[spec.penultimate_layer]
+    if features.shape.ndims == 4:
+        features = tf.reduce_mean(features, [1, 2], name="penultimate_mean")
+    return features
+
+
+def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False, dropout_keep_prob=0.5):
+    """Return net(images) -> (logits [N, num_classes], end_points), with `.spec` attached."""
+    spec = get_spec(name)
+
+    @functools.wraps(spec.net_fn)
+    def network_fn(images):
+        kwargs = {"dropout_keep_prob": dropout_keep_prob} if spec.takes_dropout else {}
+        with slim.arg_scope(spec.arg_scope_fn(weight_decay=weight_decay)):
+            logits, end_points = spec.net_fn(images, num_classes, is_training=is_training, **kwargs)
+        if logits.shape.ndims == 4:  # slim's resnet_v1 logits are [N, 1, 1, C]
+            logits = tf.squeeze(logits, [1, 2], name="squeezed_logits")
+        return logits, end_points
+
+    network_fn.spec = spec
+    network_fn.default_image_size = spec.default_image_size
+    return network_fn

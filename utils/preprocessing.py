@@ -1,0 +1,84 @@
+"""Preprocessing factory (the tf-slim research/slim pattern): name -> fn(image, height, width) for train or eval.
+
+`vgg_preprocessing` reproduces tf-slim's vgg_preprocessing.py (used by vgg_16 and resnet_v1_*): RGB means subtracted
+on the 0-255 scale; eval resizes the short side to 256 with the v1 `resize_bilinear` (not tf.image.resize, whose
+half-pixel centres differ) and crops the centre; train draws the short side in [256, 512], crops at random and flips.
+"""
+from utils.cli import UserError
+from utils.tf_compat import tf, tf1
+
+_R_MEAN, _G_MEAN, _B_MEAN = 123.68, 116.78, 103.94
+_RESIZE_SIDE_MIN, _RESIZE_SIDE_MAX = 256, 512
+_SMALL_CNN_PAD = 4
+
+
+def decode_image(contents):
+    """Any JPEG (RGB, grayscale, CMYK), PNG, GIF or BMP -> uint8 [H, W, 3]."""
+    image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def _smallest_size_at_least(height, width, smallest_side):
+    height, width = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+    scale = tf.cond(height > width, lambda: smallest_side / width, lambda: smallest_side / height)
+    return tf.cast(tf.math.rint(height * scale), tf.int32), tf.cast(tf.math.rint(width * scale), tf.int32)
+
+
+def _aspect_preserving_resize(image, smallest_side):
+    shape = tf.shape(image)
+    new_height, new_width = _smallest_size_at_least(shape[0], shape[1], tf.cast(smallest_side, tf.float32))
+    resized = tf1.image.resize_bilinear(image[None], [new_height, new_width], align_corners=False)
+    resized = tf.squeeze(resized, [0])
+    resized.set_shape([None, None, 3])
+    return resized
+
+
+def _central_crop(image, height, width):
+    shape = tf.shape(image)
+    offset_h, offset_w = (shape[0] - height) // 2, (shape[1] - width) // 2
+    return tf.slice(image, [offset_h, offset_w, 0], [height, width, 3])
+
+
+def _random_crop(image, height, width):
+    shape = tf.shape(image)
+    offset_h = tf1.random_uniform([], maxval=shape[0] - height + 1, dtype=tf.int32)
+    offset_w = tf1.random_uniform([], maxval=shape[1] - width + 1, dtype=tf.int32)
+    return tf.slice(image, [offset_h, offset_w, 0], [height, width, 3])
+
+
+def vgg_preprocessing(image, height, width, is_training):
+    if is_training:
+        side = tf1.random_uniform([], minval=_RESIZE_SIDE_MIN, maxval=_RESIZE_SIDE_MAX + 1, dtype=tf.int32)
+        image = _random_crop(_aspect_preserving_resize(image, side), height, width)
+        image = tf.image.random_flip_left_right(image)
+    else:
+        image = _central_crop(_aspect_preserving_resize(image, _RESIZE_SIDE_MIN), height, width)
+    image = tf.cast(image, tf.float32)
+    image.set_shape([height, width, 3])
+    return image - tf.constant([_R_MEAN, _G_MEAN, _B_MEAN], dtype=tf.float32)
+
+
+def small_cnn_preprocessing(image, height, width, is_training):
+    """Resize to height x width, scale to [-1, 1]; train adds a random shift (reflect-pad 4, crop) and a flip."""
+    image = tf1.image.resize_bilinear(image[None], [height, width], align_corners=False)[0]
+    if is_training:
+        pad = _SMALL_CNN_PAD
+        image = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+        image = tf.image.random_flip_left_right(_random_crop(image, height, width))
+    image.set_shape([height, width, 3])
+    return image / 127.5 - 1.0
+
+
+PREPROCESSING_FNS = {
+    "vgg_preprocessing": vgg_preprocessing,
+    "small_cnn_preprocessing": small_cnn_preprocessing,
+}
+
+
+def get_preprocessing(name, is_training):
+    """Return fn(uint8 image [H, W, 3], height, width) -> float32 [height, width, 3]."""
+    if name not in PREPROCESSING_FNS:
+        raise UserError(f"Preprocessing name unknown: '{name}'; choose one of {', '.join(sorted(PREPROCESSING_FNS))}")
+    fn = PREPROCESSING_FNS[name]
+    return lambda image, height, width: fn(image, height, width, is_training)

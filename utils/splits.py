@@ -1,0 +1,113 @@
+"""The prepared layout: the one set of files every stage reads, written by `python -m utils.prepare_data`.
+
+  seen_train.txt, seen_val.txt, seen_test.txt   `<image path relative to image_dir> <seen class index>`
+  unseen_test.txt                               `<image path relative to image_dir> <unseen class index>`
+  classes.json          every kept class (original id, name) in id order; seen and unseen ids in index order
+  class_attributes.npy  [n_classes, n_attr] float32, rows in `classes` order (continuous; AwA2's -1 -> 0)
+  class_attributes_binary.npy (when the dataset has binary class attributes), attribute_names.txt
+  split_info.json       counts, image_dir (relative to this folder), where seen-val came from, the config used
+"""
+import dataclasses
+import os
+
+import numpy as np
+
+from utils import io
+from utils.cli import UserError
+
+LIST_NAMES = ("seen_train", "seen_val", "seen_test", "unseen_test")
+
+
+@dataclasses.dataclass
+class ImageList:
+    paths: list      # absolute image paths
+    labels: np.ndarray  # index into the seen (or, for unseen_test, unseen) classes
+
+
+@dataclasses.dataclass
+class PreparedSplits:
+    folder: str
+    class_ids: list         # original ids of every kept class, ascending
+    class_names: list
+    seen_ids: list          # seen index -> original class id
+    unseen_ids: list        # unseen index -> original class id
+    attributes: np.ndarray  # [n_classes, n_attr], rows follow class_ids
+    attributes_binary: object  # np.ndarray or None
+    attribute_names: list
+    lists: dict             # LIST_NAMES -> ImageList
+    info: dict
+
+    def name_of(self, class_id):
+        return self.class_names[self.class_ids.index(class_id)]
+
+    def attribute_rows(self, ids, binary=False):
+        """Attribute vectors of the classes `ids`, in that order."""
+        table = self.attributes_binary if binary else self.attributes
+        if table is None:
+            raise UserError(f"{self.folder}: this dataset has no binary class attributes; use the continuous ones")
+        return table[[self.class_ids.index(i) for i in ids]]
+
+
+def write_prepared(folder, classes, seen_ids, unseen_ids, lists, attributes, attributes_binary, attribute_names,
+                   info):
+    """Write the prepared layout into `folder` (an empty, temporary folder that the caller renames)."""
+    for name in LIST_NAMES:
+        paths, labels = lists[name]
+        io.write_lines(os.path.join(folder, f"{name}.txt"), [f"{p} {int(y)}" for p, y in zip(paths, labels)])
+    io.write_json(os.path.join(folder, "classes.json"), {
+        "classes": [{"id": int(i), "name": n} for i, n in classes],
+        "seen": [int(i) for i in seen_ids], "unseen": [int(i) for i in unseen_ids]})
+    io.write_npy(os.path.join(folder, "class_attributes.npy"), attributes.astype(np.float32))
+    if attributes_binary is not None:
+        io.write_npy(os.path.join(folder, "class_attributes_binary.npy"), attributes_binary.astype(np.float32))
+    io.write_lines(os.path.join(folder, "attribute_names.txt"), attribute_names)
+    io.write_json(os.path.join(folder, "split_info.json"), info)
+
+
+def _read_list(path, image_dir, n_classes):
+    paths, labels = [], []
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            rel, _, label = line.rstrip("\n").rpartition(" ")
+            if not rel or not label.isdigit() or int(label) >= n_classes:
+                raise UserError(f"{path}:{line_no}: expected '<image path> <class index below {n_classes}>'; "
+                                "re-run the preparation step")
+            paths.append(os.path.join(image_dir, rel))
+            labels.append(int(label))
+    return ImageList(paths, np.array(labels, dtype=np.int64))
+
+
+def load_prepared(folder):
+    """Read a prepared folder; a missing file is an error that says how to prepare it."""
+    needed = [f"{n}.txt" for n in LIST_NAMES] + ["classes.json", "class_attributes.npy", "attribute_names.txt",
+                                                 "split_info.json"]
+    for name in needed:
+        if not os.path.isfile(os.path.join(folder, name)):
+            raise UserError(f"{os.path.join(folder, name)}: not found; prepare the dataset first "
+                            "(python -m utils.prepare_data arg_configs/prepare/<dataset>.json)")
+    info = io.read_json(os.path.join(folder, "split_info.json"))
+    classes = io.read_json(os.path.join(folder, "classes.json"))
+    image_dir = os.path.normpath(os.path.join(folder, info["image_dir"]))
+    seen_ids, unseen_ids = classes["seen"], classes["unseen"]
+    lists = {n: _read_list(os.path.join(folder, f"{n}.txt"), image_dir,
+                           len(unseen_ids) if n == "unseen_test" else len(seen_ids)) for n in LIST_NAMES}
+    binary_path = os.path.join(folder, "class_attributes_binary.npy")
+    with open(os.path.join(folder, "attribute_names.txt"), encoding="utf-8") as f:
+        attribute_names = [line.rstrip("\n") for line in f]
+    return PreparedSplits(
+        folder=folder, class_ids=[c["id"] for c in classes["classes"]], class_names=[c["name"] for c in classes["classes"]],
+        seen_ids=seen_ids, unseen_ids=unseen_ids, attributes=np.load(os.path.join(folder, "class_attributes.npy")),
+        attributes_binary=np.load(binary_path) if os.path.isfile(binary_path) else None,
+        attribute_names=attribute_names, lists=lists, info=info)
+
+
+def summary_lines(info):
+    counts = info["counts"]
+    return [
+        f"prepared {info['dataset']} ({info['split']} split) -> {info['out_dir']}",
+        f"  classes: {counts['seen_classes']} seen / {counts['unseen_classes']} unseen, "
+        f"{counts['attributes']} attributes" + (f", class ids {info['class_id_range']}" if info["class_id_range"] else ""),
+        f"  images: trainval {counts['trainval']} (seen_train {counts['seen_train']} + seen_val {counts['seen_val']}), "
+        f"seen_test {counts['seen_test']}, unseen_test {counts['unseen_test']}",
+        f"  seen-val: {info['seen_val_source']}",
+    ]
