@@ -173,6 +173,14 @@ def _continuous_attributes(rng, binary):
     return np.where(binary > 0, high, low)
 
 
+def _cell_column(strings):
+    """A MATLAB N x 1 cell array of strings, as xlsa17 stores allclasses_names."""
+    cells = np.empty((len(strings), 1), dtype=object)
+    for i, text in enumerate(strings):
+        cells[i, 0] = np.array([text])
+    return cells
+
+
 def generate(out_dir, seed=0, n_classes=40, n_unseen=10, n_val_classes=10, images_per_class=100,
              image_size=64, test_seen_fraction=0.2, n_text_lines=5):
     """Write the dataset into `out_dir` (replacing it atomically); return a summary dict."""
@@ -243,7 +251,7 @@ def _write_dataset(tmp_dir, seed, rng, combos, names, is_unseen, val_classes, im
     column = lambda ids: np.array(ids, dtype=np.uint16)[:, None]  # noqa: E731
     with io.atomic_path(join(split_dir, "att_splits.mat")) as tmp:
         scipy.io.savemat(tmp, {
-            "allclasses_names": np.array([[np.array([names[k]])] for k in mat_order], dtype=object),
+            "allclasses_names": _cell_column([names[k] for k in mat_order]),
             "original_att": original_att,
             "att": original_att / np.linalg.norm(original_att, axis=0, keepdims=True),
             "trainval_loc": column(trainval_loc), "test_seen_loc": column(test_seen_loc),

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Downloads the real datasets and ImageNet checkpoints, verifies them, and prepares the GZSL splits.
+#   bash download.sh [cub] [awa2] [checkpoints]      (no argument: all three)
+# Resumable (curl -C -) and idempotent (finished steps are skipped). Needs about 16 GB (AwA2 alone is 13 GB).
+#   data/CUB_200_2011/                 CUB-200-2011 (Caltech)               -> data/prepared/CUB, CUB_val1
+#   data/Animals_with_Attributes2/     AwA2 (ISTA)                          -> data/prepared/AWA2, AWA2_val1
+#   data/xlsa17/data/{CUB,AWA2}/       Xian et al.'s proposed GZSL split (att_splits.mat, res101.mat, class lists)
+#   ckpt/vgg_16.ckpt, ckpt/resnet_v1_101.ckpt   tf-slim ImageNet checkpoints
+# The original NIWT release's data.zip is not needed: the preparation step builds the same split files.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+CUB_URL="https://data.caltech.edu/records/65de6-vzc31/files/CUB_200_2011.tgz"
+CUB_MD5="97eceeb196236b17998738112f37df78"
+AWA2_URL="https://cvml.ista.ac.at/AwA2/AwA2-data.zip"
+XLSA17_URL="http://datasets.d2.mpi-inf.mpg.de/xian/xlsa17.zip"
+VGG_URL="http://download.tensorflow.org/models/vgg_16_2016_08_28.tar.gz"
+RESNET_URL="http://download.tensorflow.org/models/resnet_v1_101_2016_08_28.tar.gz"
+ARCHIVES=data/downloads
+
+fail() { echo "error: $*" >&2; exit 1; }
+
+fetch() {  # fetch URL FILE: resumable download into data/downloads
+  local url=$1 file="$ARCHIVES/$2"
+  mkdir -p "$ARCHIVES"
+  if [ -f "$file.done" ]; then return; fi
+  echo "downloading $url"
+  curl --fail --location --retry 3 --continue-at - --output "$file.part" "$url" \
+    || fail "could not download $url (no network, or the host moved); rerun to resume, or place the file at $file"
+  mv "$file.part" "$file"
+  touch "$file.done"
+}
+
+check_md5() {  # check_md5 FILE MD5
+  echo "$2  $ARCHIVES/$1" | md5sum --check --quiet - \
+    || { rm -f "$ARCHIVES/$1" "$ARCHIVES/$1.done"; fail "$ARCHIVES/$1 is corrupt (md5 mismatch); rerun to download again"; }
+}
+
+check_files() {  # check_files FILE...: every listed file must exist after extraction
+  for f in "$@"; do [ -e "$f" ] || fail "$f missing after extraction; delete it and its archive in $ARCHIVES and rerun"; done
+}
+
+xlsa17() {
+  if [ -f data/xlsa17/.done ]; then return; fi
+  fetch "$XLSA17_URL" xlsa17.zip
+  unzip -tq "$ARCHIVES/xlsa17.zip" >/dev/null || fail "$ARCHIVES/xlsa17.zip is corrupt; delete it and rerun"
+  mkdir -p data/xlsa17 && unzip -qo "$ARCHIVES/xlsa17.zip" -d data/xlsa17
+  check_files data/xlsa17/data/CUB/att_splits.mat data/xlsa17/data/AWA2/att_splits.mat data/xlsa17/data/AWA2/res101.mat
+  touch data/xlsa17/.done
+}
+
+cub() {
+  xlsa17
+  if [ ! -f data/CUB_200_2011/.done ]; then
+    fetch "$CUB_URL" CUB_200_2011.tgz
+    check_md5 CUB_200_2011.tgz "$CUB_MD5"
+    tar -xzf "$ARCHIVES/CUB_200_2011.tgz" -C data  # also puts attributes.txt beside CUB_200_2011/
+    check_files data/CUB_200_2011/images.txt data/CUB_200_2011/attributes/class_attribute_labels_continuous.txt
+    touch data/CUB_200_2011/.done
+  fi
+  python -m utils.prepare_data arg_configs/prepare/cub.json
+  python -m utils.prepare_data arg_configs/prepare/cub_val1.json
+}
+
+awa2() {
+  xlsa17
+  if [ ! -f data/Animals_with_Attributes2/.done ]; then
+    fetch "$AWA2_URL" AwA2-data.zip
+    unzip -tq "$ARCHIVES/AwA2-data.zip" >/dev/null || fail "$ARCHIVES/AwA2-data.zip is corrupt; delete it and rerun"
+    unzip -qo "$ARCHIVES/AwA2-data.zip" -d data
+    check_files data/Animals_with_Attributes2/classes.txt data/Animals_with_Attributes2/JPEGImages/antelope
+    touch data/Animals_with_Attributes2/.done
+  fi
+  python -m utils.prepare_data arg_configs/prepare/awa2.json
+  python -m utils.prepare_data arg_configs/prepare/awa2_val1.json
+}
+
+checkpoints() {
+  mkdir -p ckpt
+  for pair in "vgg_16 $VGG_URL" "resnet_v1_101 $RESNET_URL"; do
+    set -- $pair
+    if [ -f "ckpt/$1.ckpt.index" ] || [ -f "ckpt/$1.ckpt" ]; then continue; fi
+    fetch "$2" "$1.tar.gz"
+    tar -xzf "$ARCHIVES/$1.tar.gz" -C ckpt || fail "$ARCHIVES/$1.tar.gz is corrupt; delete it and rerun"
+    check_files "ckpt/$1.ckpt"
+  done
+}
+
+. ./setup_env.sh
+TARGETS=("$@")
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(cub awa2 checkpoints)
+for target in "${TARGETS[@]}"; do
+  case "$target" in
+    cub|awa2|checkpoints) "$target" ;;
+    *) fail "unknown target '$target'; choose from: cub awa2 checkpoints" ;;
+  esac
+done

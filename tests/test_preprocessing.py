@@ -1,0 +1,80 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from utils import preprocessing
+from utils.cli import UserError
+from utils.tf_compat import tf, tf1
+
+MEANS = np.array([123.68, 116.78, 103.94], dtype=np.float32)
+
+
+def run(fn, image, *args):
+    with tf.Graph().as_default(), tf1.Session() as sess:
+        return sess.run(fn(tf.constant(image), *args))
+
+
+def legacy_bilinear(image, out_h, out_w):
+    """TF1 resize_bilinear with align_corners=False: source = destination * in/out (no half-pixel centres)."""
+    in_h, in_w = image.shape[:2]
+    ys, xs = np.arange(out_h) * in_h / out_h, np.arange(out_w) * in_w / out_w
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    y1, x1 = np.minimum(y0 + 1, in_h - 1), np.minimum(x0 + 1, in_w - 1)
+    wy, wx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
+    img = image.astype(np.float64)
+    top = img[y0][:, x0] * (1 - wx) + img[y0][:, x1] * wx
+    bottom = img[y1][:, x0] * (1 - wx) + img[y1][:, x1] * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def test_vgg_eval_resizes_short_side_to_256_with_v1_bilinear_then_centre_crops():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(300, 400, 3), dtype=np.uint8)
+    out = run(preprocessing.get_preprocessing("vgg_preprocessing", is_training=False), image, 224, 224)
+    resized = legacy_bilinear(image, 256, 341)  # 400 * 256 / 300 = 341.3 -> rint
+    expected = resized[16:240, 58:282] - MEANS
+    assert out.shape == (224, 224, 3)
+    np.testing.assert_allclose(out, expected, atol=1e-2)  # float32 scale arithmetic in TF
+    with tf.Graph().as_default(), tf1.Session() as sess:
+        half_pixel = sess.run(tf.image.resize(image[None].astype(np.float32), [256, 341]))[0]
+    assert np.abs(half_pixel[16:240, 58:282] - MEANS - out).mean() > 1.0  # the resize choice matters
+
+
+def test_vgg_train_crops_a_random_window_of_a_random_scale_and_flips():
+    image = np.tile(np.arange(320, dtype=np.float32)[None, :, None], (256, 1, 3)).astype(np.uint8)
+    fn = preprocessing.get_preprocessing("vgg_preprocessing", is_training=True)
+    with tf.Graph().as_default(), tf1.Session() as sess:
+        tensor = fn(tf.constant(image), 224, 224)
+        outs = [sess.run(tensor) for _ in range(12)]
+    assert all(o.shape == (224, 224, 3) for o in outs)
+    assert len({float(o[0, 0, 0]) for o in outs}) > 3  # different crops and scales
+    slopes = {np.sign(o[0, -1, 0] - o[0, 0, 0]) for o in outs}
+    assert slopes == {-1.0, 1.0}  # both flipped and unflipped crops of the rising ramp
+
+
+def test_small_cnn_preprocessing_scales_to_unit_range():
+    image = np.full((64, 64, 3), 255, np.uint8)
+    image[:, :32] = 0
+    out = run(preprocessing.get_preprocessing("small_cnn_preprocessing", is_training=False), image, 64, 64)
+    assert out.shape == (64, 64, 3)
+    np.testing.assert_allclose(out[:, :31], -1.0)
+    np.testing.assert_allclose(out[:, 33:], 1.0)
+
+
+@pytest.mark.parametrize("mode, fmt", [("L", "JPEG"), ("CMYK", "JPEG"), ("RGBA", "PNG"), ("P", "PNG"), ("RGB", "PNG")])
+def test_every_image_kind_decodes_to_three_channels(mode, fmt):
+    grey = np.full((10, 14, 3), 90, np.uint8)
+    buffer = io.BytesIO()
+    palette = {"palette": Image.Palette.ADAPTIVE} if mode == "P" else {}
+    Image.fromarray(grey).convert(mode, **palette).save(buffer, fmt, quality=100)
+    decoded = run(preprocessing.decode_image, buffer.getvalue())
+    assert decoded.shape == (10, 14, 3) and decoded.dtype == np.uint8
+    if mode != "CMYK":  # CMYK colours differ by the JPEG's inversion convention; only the shape is comparable
+        assert np.abs(decoded.astype(int) - 90).max() <= 2
+
+
+def test_unknown_preprocessing_is_a_clear_error():
+    with pytest.raises(UserError, match="Preprocessing name unknown: 'inception'.*vgg_preprocessing"):
+        preprocessing.get_preprocessing("inception", is_training=False)
