@@ -6,7 +6,7 @@ layer, a global spatial mean, one hidden fully connected layer (`fc5`, the penul
 from utils.tf_compat import slim, tf
 
 
-def small_cnn_arg_scope(weight_decay=0.0005, batch_norm_decay=0.99):
+def small_cnn_arg_scope(weight_decay=0.0005, batch_norm_decay=0.9):
     with slim.arg_scope([slim.conv2d, slim.fully_connected],
                         weights_regularizer=slim.l2_regularizer(weight_decay),
                         activation_fn=tf.nn.relu):
