@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: sets up the environment, then runs the NIWT pipeline on one dataset (default: the generated one).
-# Today it generates the dataset (if missing), prepares its GZSL splits and prints their summary; the stages are
-# added here as they land. Usage: bash run_pipeline.sh [synth|cub|awa2|cub_001_050_shared]
+# Today: generate the dataset (if missing), prepare its GZSL splits, and (generated dataset) finetune small_cnn on
+# the seen classes; the later stages are added here as they land.
+# Usage: bash run_pipeline.sh [synth|cub|awa2|cub_001_050_shared]
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./setup_env.sh
@@ -15,3 +16,6 @@ if [ "$DATASET" = synth ] && [ ! -f data/synth/generation.json ]; then
   python -m utils.synthetic --out data/synth
 fi
 python -m utils.prepare_data "$CONFIG"
+if [ "$DATASET" = synth ]; then
+  bash seen_pretraining/cnn_finetune.sh arg_configs/seen_finetune/SYNTH_small_cnn_seen_proposed_finetune.json
+fi

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from utils import nets_factory
+from utils import checkpoints, nets_factory
 from utils.cli import UserError
-from utils.tf_compat import slim, tf, tf1
+from utils.tf_compat import tf, tf1
 
 
 def build(name, num_classes, image_size=None, is_training=False):
@@ -59,7 +59,8 @@ def variable_value(sess, name):
 
 
 def test_checkpoint_restores_by_name_except_the_logits_scope(tmp_path):
-    """A net finetuned on new classes restores everything but its logits from a 1000-class checkpoint."""
+    """A net finetuned on new classes restores everything but its logits from a 1000-class checkpoint; without the
+    exclusion, the logits' shape mismatch is a clear error."""
     ckpt = str(tmp_path / "small.ckpt")
     with tf.Graph().as_default():
         nets_factory.get_network_fn("small_cnn", 1000)(tf1.placeholder(tf.float32, [1, 64, 64, 3]))
@@ -70,9 +71,9 @@ def test_checkpoint_restores_by_name_except_the_logits_scope(tmp_path):
     with tf.Graph().as_default():
         network_fn = nets_factory.get_network_fn("small_cnn", 5)
         network_fn(tf1.placeholder(tf.float32, [1, 64, 64, 3]))
-        restore = slim.get_variables_to_restore(exclude=[network_fn.spec.logits_scope])
-        assert len(restore) == len(tf1.global_variables()) - 2
-        init_fn = slim.assign_from_checkpoint_fn(ckpt, restore)
+        init_fn = checkpoints.restore_fn(ckpt, exclude_scopes=[network_fn.spec.logits_scope])
+        with pytest.raises(UserError, match="'small_cnn/logits/weights' has shape \\[128, 1000\\] in the checkpoint"):
+            checkpoints.restore_fn(ckpt)
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
             init_fn(sess)

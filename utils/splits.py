@@ -77,6 +77,20 @@ def _read_list(path, image_dir, n_classes):
     return ImageList(paths, np.array(labels, dtype=np.int64))
 
 
+def load_list(path):
+    """One prepared list file, its paths resolved through the split_info.json beside it."""
+    folder = os.path.dirname(path)
+    info_path, classes_path = os.path.join(folder, "split_info.json"), os.path.join(folder, "classes.json")
+    for needed in (path, info_path, classes_path):
+        if not os.path.isfile(needed):
+            raise UserError(f"{needed}: not found; prepare the dataset first "
+                            "(python -m utils.prepare_data arg_configs/prepare/<dataset>.json)")
+    image_dir = os.path.normpath(os.path.join(folder, io.read_json(info_path)["image_dir"]))
+    classes = io.read_json(classes_path)
+    n_classes = len(classes["unseen"] if os.path.basename(path).startswith("unseen") else classes["seen"])
+    return _read_list(path, image_dir, n_classes)
+
+
 def load_prepared(folder):
     """Read a prepared folder; a missing file is an error that says how to prepare it."""
     needed = [f"{n}.txt" for n in LIST_NAMES] + ["classes.json", "class_attributes.npy", "attribute_names.txt",
@@ -87,10 +101,8 @@ def load_prepared(folder):
                             "(python -m utils.prepare_data arg_configs/prepare/<dataset>.json)")
     info = io.read_json(os.path.join(folder, "split_info.json"))
     classes = io.read_json(os.path.join(folder, "classes.json"))
-    image_dir = os.path.normpath(os.path.join(folder, info["image_dir"]))
     seen_ids, unseen_ids = classes["seen"], classes["unseen"]
-    lists = {n: _read_list(os.path.join(folder, f"{n}.txt"), image_dir,
-                           len(unseen_ids) if n == "unseen_test" else len(seen_ids)) for n in LIST_NAMES}
+    lists = {n: load_list(os.path.join(folder, f"{n}.txt")) for n in LIST_NAMES}
     binary_path = os.path.join(folder, "class_attributes_binary.npy")
     with open(os.path.join(folder, "attribute_names.txt"), encoding="utf-8") as f:
         attribute_names = [line.rstrip("\n") for line in f]

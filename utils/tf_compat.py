@@ -5,6 +5,7 @@ ships as `tf_keras.src.legacy_tf_layers.normalization`; aliasing the module name
 """
 import os
 import sys
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -21,5 +22,8 @@ tf.compat.v1.disable_eager_execution()
 tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
 
 tf1 = tf.compat.v1
+# Harmless notices of TF1-style code on TF 2.21 that would otherwise print on every run.
+warnings.filterwarnings("ignore", message="`layer.apply` is deprecated")
+warnings.filterwarnings("ignore", message="Seed .* from outer graph might be getting used")
 
 __all__ = ["tf", "tf1", "slim"]

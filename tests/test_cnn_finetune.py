@@ -1,0 +1,68 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from utils import datasets
+from utils.config import validate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STAGE = os.path.join(ROOT, "seen_pretraining", "cnn_finetune.py")
+
+
+def finetune_config(prepared, save_path, **overrides):
+    cfg = {"train_split_json": f"{prepared}/seen_train.txt", "val_split_json": f"{prepared}/seen_val.txt",
+           "test_split_json": f"{prepared}/seen_test.txt", "model_class": "small_cnn", "model_name": "small_cnn",
+           "image_size": 64, "layer_name": "logits", "num_classes": 9, "preprocess_fn": "small_cnn_preprocessing",
+           "batch_size": 32, "num_workers": 2, "scope": "small_cnn_arg_scope", "wt_dec": 5e-4, "dropout": 0.5,
+           "ckpt_path": None, "train_from_scratch": True, "lr_fc": 1e-3, "lr_full": 3e-3, "save_path": save_path,
+           "finetune_whole_cnn": True, "estop_fc": 2, "estop_full": 5, "num_epochs_fc": 1, "num_epochs_full": 2,
+           "random_seed": 1}
+    cfg.update(overrides)
+    return cfg
+
+
+def run_stage(tmp_path, cfg):
+    path = tmp_path / "finetune.json"
+    path.write_text(json.dumps(cfg))
+    return subprocess.run([sys.executable, STAGE, str(path)], capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def prepared(small_synth, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("prep") / "synth")
+    datasets.prepare(validate({"name": "SYNTH", "dataset_format": "CUB", "data_dir": small_synth,
+                               "image_dir": os.path.join(small_synth, "images"),
+                               "split_dir": os.path.join(small_synth, "xlsa17_proposed_split"), "out_dir": out},
+                              datasets.PREPARE_SCHEMA, "test"))
+    return out
+
+
+def test_two_phases_keep_the_best_checkpoint_and_a_rerun_resumes(prepared, tmp_path):
+    save_path = str(tmp_path / "run")
+    done = run_stage(tmp_path, finetune_config(prepared, save_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "[fc   1]" in done.stdout and "[full   2]" in done.stdout
+    perf = json.load(open(os.path.join(save_path, "test_perf.json")))
+    assert perf["selected_on"] == "seen-val loss" and 0.0 <= perf["test_acc"] <= 1.0
+    assert os.path.isfile(os.path.join(save_path, "best", "model.ckpt.index"))
+    assert all(os.path.isfile(os.path.join(save_path, f)) for f in ("loss.png", "accuracy.png", "state.json"))
+    more = run_stage(tmp_path, finetune_config(prepared, save_path, num_epochs_full=3))
+    assert more.returncode == 0, more.stderr[-2000:]
+    assert "[full   3]" in more.stdout and "[full   1]" not in more.stdout  # continued, not restarted
+
+
+def test_bad_configs_fail_with_one_line(prepared, tmp_path):
+    for overrides, words in (({"num_classes": 40}, "'num_classes' is 40 but the split lists have 9"),
+                             ({"train_from_scratch": False}, "'ckpt_path' is null"),
+                             ({"ckpt_path": str(tmp_path / "none.ckpt"), "train_from_scratch": False},
+                              "checkpoint not found"),
+                             ({"layer_name": "fc8"}, "'layer_name' of small_cnn is 'logits'"),
+                             ({"finetune_whole_cnn": "1"}, "must be a boolean")):
+        failed = run_stage(tmp_path, finetune_config(prepared, str(tmp_path / "bad"), **overrides))
+        last = failed.stderr.strip().splitlines()[-1]  # TensorFlow's start-up notices may precede it
+        assert failed.returncode == 2 and last.startswith("error: ") and words in last
+        assert "Traceback" not in failed.stderr
+        assert not os.path.exists(tmp_path / "bad")

@@ -1,0 +1,41 @@
+"""Restoring slim checkpoints by variable name, with errors that say which file and which variable is wrong."""
+import os
+
+from utils.cli import UserError
+from utils.tf_compat import slim, tf1
+
+
+def checkpoint_prefix(path):
+    """A checkpoint prefix from `path`: a prefix (V2 `.index` beside it, or a V1 file) or a folder's latest one."""
+    if os.path.isdir(path):
+        latest = tf1.train.latest_checkpoint(path)
+        if latest is None:
+            raise UserError(f"{path}: folder holds no checkpoint; point 'ckpt_path' at a .ckpt file")
+        return latest
+    if os.path.isfile(path + ".index") or os.path.isfile(path):
+        return path
+    raise UserError(f"{path}: checkpoint not found; run download.sh checkpoints, fix 'ckpt_path', "
+                    "or set 'train_from_scratch' to true")
+
+
+def restore_fn(path, exclude_scopes=()):
+    """fn(sess) restoring every model variable outside `exclude_scopes` from the checkpoint at `path`.
+
+    Built before the graph is finalised; a variable the checkpoint lacks or holds with another shape is an error."""
+    prefix = checkpoint_prefix(path)
+    try:
+        shapes = tf1.train.load_checkpoint(prefix).get_variable_to_shape_map()
+    except Exception as err:  # a truncated or foreign file
+        raise UserError(f"{prefix}: not a readable TensorFlow checkpoint ({type(err).__name__})") from None
+    model_variables = set(slim.get_model_variables())  # not optimizer slots or counters
+    variables = [v for v in slim.get_variables_to_restore(exclude=list(exclude_scopes)) if v in model_variables]
+    missing = [v.op.name for v in variables if v.op.name not in shapes]
+    if missing:
+        raise UserError(f"{prefix}: lacks {len(missing)} variables of the graph, e.g. '{missing[0]}'; "
+                        "is it a checkpoint of this network ('model_name')?")
+    for v in variables:
+        if list(shapes[v.op.name]) != v.shape.as_list():
+            raise UserError(f"{prefix}: variable '{v.op.name}' has shape {shapes[v.op.name]} in the checkpoint but "
+                            f"{v.shape.as_list()} in the graph; exclude its scope or fix 'num_classes'")
+    saver = tf1.train.Saver(variables)
+    return lambda sess: saver.restore(sess, prefix)
