@@ -230,11 +230,11 @@ def finalize(save_path, chosen, summary):
     """Copy the chosen run's best checkpoint to <save_path>/best and write test_perf.json."""
     best = chosen["best"]
     target = os.path.join(save_path, "best")
-    if os.path.dirname(best["checkpoint"]) != os.path.abspath(target) and \
-            os.path.dirname(best["checkpoint"]) != target:
+    source = os.path.dirname(best["checkpoint"])
+    if os.path.abspath(source) != os.path.abspath(target):  # a grid-search run: copy its best to <save_path>/best
         with io.atomic_dir(target) as tmp:
-            for name in os.listdir(os.path.dirname(best["checkpoint"])):
-                shutil.copy(os.path.join(os.path.dirname(best["checkpoint"]), name), tmp)
+            for name in os.listdir(source):
+                shutil.copy(os.path.join(source, name), tmp)
             tf1.train.update_checkpoint_state(tmp, os.path.join(target, "model.ckpt"),
                                               save_relative_paths=True)
     perf = {**summary, "best_checkpoint": os.path.join(target, "model.ckpt"),

@@ -8,12 +8,13 @@ def log10_grid(value, key, source):
     """A number is one setting; the original release's "a,b" string is the grid 10^a, 10^(a+1), ..., 10^b."""
     if not isinstance(value, str):
         return [float(value)]
+    bad_range = UserError(f"{source}: key '{key}' is \"{value}\"; write a number, or a log10 range like \"-4,-2\"")
     try:
         low, high = (int(part) for part in value.split(","))
     except ValueError:
-        low, high = 1, 0
+        raise bad_range from None
     if low > high:
-        raise UserError(f"{source}: key '{key}' is \"{value}\"; write a number, or a log10 range like \"-4,-2\"")
+        raise bad_range
     return [10.0 ** e for e in range(low, high + 1)]
 
 
