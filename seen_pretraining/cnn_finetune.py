@@ -174,8 +174,10 @@ class Run:
             while self.state["epoch"] < epochs and not stopper.should_stop:
                 self.state["epoch"] += 1
                 row = self.train_epoch(sess, phase, self.state["epoch"], epochs)
-                improved = stopper.update(row["val_loss"])
-                if improved:
+                stopper.update(row["val_loss"])
+                overall_best = self.state["best"]
+                improved = overall_best is None or row["val_loss"] < overall_best["val_loss"]
+                if improved:  # the best over both phases: a phase-2 epoch worse than phase 1's best is not kept
                     prefix = self.best_saver.save(sess, os.path.join(self.folder, "best", "model.ckpt"))
                     self.state["best"] = {**row, "checkpoint": prefix}
                 self.state.update(best_val_loss=stopper.best, bad_epochs=stopper.bad_epochs)
@@ -235,8 +237,7 @@ def finalize(save_path, chosen, summary):
         with io.atomic_dir(target) as tmp:
             for name in os.listdir(source):
                 shutil.copy(os.path.join(source, name), tmp)
-            tf1.train.update_checkpoint_state(tmp, os.path.join(target, "model.ckpt"),
-                                              save_relative_paths=True)
+            tf1.train.update_checkpoint_state(tmp, "model.ckpt")  # relative: resolved inside <save_path>/best
     perf = {**summary, "best_checkpoint": os.path.join(target, "model.ckpt"),
             **{k: best[k] for k in ("phase", "epoch", "val_loss", "val_acc", "test_acc")}}
     io.write_json(os.path.join(save_path, "test_perf.json"), perf)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from utils import datasets
+from utils import checkpoints, datasets
 from utils.config import validate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,3 +66,18 @@ def test_bad_configs_fail_with_one_line(prepared, tmp_path):
         assert failed.returncode == 2 and last.startswith("error: ") and words in last
         assert "Traceback" not in failed.stderr
         assert not os.path.exists(tmp_path / "bad")
+
+
+def test_grid_search_selects_on_seen_val_loss_and_copies_the_winner(prepared, tmp_path):
+    save_path = str(tmp_path / "grid")
+    done = run_stage(tmp_path, finetune_config(prepared, save_path, lr_fc="-3,-2", finetune_whole_cnn=False,
+                                               train_from_scratch=True, num_epochs_fc=1))
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.load(open(os.path.join(save_path, "hsearch_summary.json")))
+    assert [row["lr_fc"] for row in rows] == [1e-3, 1e-2]
+    winner = min(rows, key=lambda row: row["val_loss"])
+    perf = json.load(open(os.path.join(save_path, "test_perf.json")))
+    assert perf["lr_fc"] == winner["lr_fc"] and perf["val_loss"] == winner["val_loss"]
+    assert os.path.isfile(os.path.join(save_path, "best", "model.ckpt.index"))
+    best = os.path.join(save_path, "best")
+    assert checkpoints.checkpoint_prefix(best) == os.path.join(best, "model.ckpt")  # the copy points at itself
