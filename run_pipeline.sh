@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: sets up the environment, then runs the NIWT pipeline on one dataset (default: the generated one).
 # Today: generate the dataset (if missing), prepare its GZSL splits, and (generated dataset) finetune small_cnn on
-# the seen classes; the later stages are added here as they land.
+# the seen classes and extract its neuron importances; the later stages are added here as they land.
 # Usage: bash run_pipeline.sh [synth|cub|awa2|cub_001_050_shared]
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,5 +17,6 @@ if [ "$DATASET" = synth ] && [ ! -f data/synth/generation.json ]; then
 fi
 python -m utils.prepare_data "$CONFIG"
 if [ "$DATASET" = synth ]; then
-  bash seen_pretraining/cnn_finetune.sh arg_configs/seen_finetune/SYNTH_small_cnn_seen_proposed_finetune.json
+  bash seen_pretraining/cnn_finetune.sh SYNTH
+  bash seen_pretraining/alpha_extraction.sh SYNTH
 fi

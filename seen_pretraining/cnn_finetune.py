@@ -26,17 +26,13 @@ SCHEMA = {
     "train_split_json": Field((str,), help="prepared seen_train list"),
     "val_split_json": Field((str,), help="prepared seen_val list"),
     "test_split_json": Field((str,), help="prepared seen_test list"),
-    "model_class": Field((str,), help="family of model_name: vgg, resnet_v1, small_cnn"),
-    "model_name": Field((str,), choices=tuple(nets_factory.NETWORKS)),
-    "image_size": Field((int,)),
+    **nets_factory.MODEL_FIELDS,
     "layer_name": Field((str,), help="the logits layer re-initialised for the seen classes, e.g. fc8"),
     "num_classes": Field((int,)),
-    "preprocess_fn": Field((str,)),
     "batch_size": Field((int,)),
     "num_workers": Field((int,)),
-    "scope": Field((str,), help="the net's arg scope, e.g. vgg_arg_scope"),
     "wt_dec": Field((float, str)),
-    "dropout": Field((float,), help="keep probability of the net's dropout layers (slim's dropout_keep_prob)"),
+    "dropout": Field((float,), help="keep probability of the net's dropout layers (none in resnet_v1)"),
     "ckpt_path": Field((str, type(None)), help="pretrained checkpoint restored without the logits scope"),
     "train_from_scratch": Field((bool,), default=False, help="allowed only when said explicitly"),
     "lr_fc": Field((float, str)),
@@ -52,13 +48,9 @@ SCHEMA = {
 
 
 def check_config(cfg, source):
-    spec = nets_factory.get_spec(cfg.model_name)
-    if not cfg.model_name.startswith(cfg.model_class):
-        raise UserError(f"{source}: 'model_class' {cfg.model_class} does not match 'model_name' {cfg.model_name}")
+    spec = nets_factory.spec_from_config(cfg, source)
     if spec.logits_scope.split("/")[-1] != cfg.layer_name:
         raise UserError(f"{source}: 'layer_name' of {cfg.model_name} is '{spec.logits_scope.split('/')[-1]}'")
-    if spec.arg_scope_fn.__name__ != cfg.scope:
-        raise UserError(f"{source}: 'scope' of {cfg.model_name} is '{spec.arg_scope_fn.__name__}'")
     if cfg.ckpt_path is None and not cfg.train_from_scratch:
         raise UserError(f"{source}: 'ckpt_path' is null; give a pretrained checkpoint or set 'train_from_scratch'")
     if cfg.num_epochs_fc <= 0 and not cfg.finetune_whole_cnn:
@@ -168,7 +160,8 @@ class Run:
             self.state.update(phase=phase, epoch=0, best_val_loss=None, bad_epochs=0)
         stopper = EarlyStopping(patience, self.state["best_val_loss"] or float("inf"), self.state["bad_epochs"])
         self.writer = tf1.summary.FileWriter(os.path.join(self.folder, "tensorboard"))
-        with tf1.Session(graph=graph) as sess:
+        all_paths = [p for lst in self.data.values() for p in lst.paths]
+        with tf1.Session(graph=graph) as sess, input_pipeline.naming_bad_images(all_paths):
             sess.run(init)
             init_fn(sess)
             while self.state["epoch"] < epochs and not stopper.should_stop:
@@ -252,7 +245,9 @@ def main(argv=None):
     cfg = config.load_config(args.config, SCHEMA)
     spec = check_config(cfg, args.config)
     data = load_lists(cfg, args.config)
-    settings = grid({k: log10_grid(getattr(cfg, k), k, args.config) for k in ("lr_fc", "lr_full", "wt_dec")})
+    searched = [k for k, used in (("lr_fc", cfg.num_epochs_fc > 0), ("lr_full", cfg.finetune_whole_cnn),
+                                  ("wt_dec", True)) if used]  # a grid over a phase that does not run is skipped
+    settings = grid({k: log10_grid(getattr(cfg, k), k, args.config) for k in searched})
     if len(settings) == 1:
         runs = [(settings[0], Run(cfg, spec, data, settings[0], cfg.save_path).train())]
     else:

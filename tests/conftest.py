@@ -1,4 +1,6 @@
+import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -23,3 +25,43 @@ def small_synth(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("synth") / "small")
     synthetic.generate(out, seed=3, n_classes=12, n_unseen=3, n_val_classes=3, images_per_class=20)
     return out
+
+
+def run_script(script, *args, cwd=ROOT):
+    """Run a stage script as a user does; returns the CompletedProcess (text output)."""
+    return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True, text=True,
+                          cwd=cwd)
+
+
+def last_error_line(completed):
+    """The one-line report of a failed stage (TensorFlow's start-up notices may precede it on stderr)."""
+    lines = completed.stderr.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+@pytest.fixture(scope="session")
+def seen_model(tmp_path_factory):
+    """A generated dataset (16 classes: 12 seen, 4 unseen), prepared, and small_cnn finetuned on its seen classes
+    (20 epochs, about 20 s): the trained network that the later stages' tests start from."""
+    from utils import datasets, synthetic
+    from utils.config import validate
+    root = tmp_path_factory.mktemp("seen_model")
+    data, prepared, save_path = str(root / "synth"), str(root / "prepared"), str(root / "finetune")
+    synthetic.generate(data, seed=5, n_classes=16, n_unseen=4, n_val_classes=4, images_per_class=60)
+    datasets.prepare(validate({"name": "SYNTH", "dataset_format": "CUB", "data_dir": data,
+                               "image_dir": os.path.join(data, "images"),
+                               "split_dir": os.path.join(data, "xlsa17_proposed_split"), "out_dir": prepared},
+                              datasets.PREPARE_SCHEMA, "seen_model fixture"))
+    config = {"train_split_json": f"{prepared}/seen_train.txt", "val_split_json": f"{prepared}/seen_val.txt",
+              "test_split_json": f"{prepared}/seen_test.txt", "model_class": "small_cnn", "model_name": "small_cnn",
+              "image_size": 64, "layer_name": "logits", "num_classes": 12, "preprocess_fn": "small_cnn_preprocessing",
+              "batch_size": 32, "num_workers": 2, "scope": "small_cnn_arg_scope", "wt_dec": 5e-4, "dropout": 0.5,
+              "ckpt_path": None, "train_from_scratch": True, "lr_fc": 1e-3, "lr_full": 2e-3, "save_path": save_path,
+              "finetune_whole_cnn": True, "estop_fc": 3, "estop_full": 5, "num_epochs_fc": 0, "num_epochs_full": 20,
+              "random_seed": 123}
+    config_path = root / "finetune.json"
+    config_path.write_text(json.dumps(config))
+    done = run_script("seen_pretraining/cnn_finetune.py", str(config_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {"data": data, "prepared": prepared, "save_path": save_path, "checkpoint": os.path.join(save_path, "best"),
+            "finetune_stdout": done.stdout}

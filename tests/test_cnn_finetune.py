@@ -81,3 +81,10 @@ def test_grid_search_selects_on_seen_val_loss_and_copies_the_winner(prepared, tm
     assert os.path.isfile(os.path.join(save_path, "best", "model.ckpt.index"))
     best = os.path.join(save_path, "best")
     assert checkpoints.checkpoint_prefix(best) == os.path.join(best, "model.ckpt")  # the copy points at itself
+
+
+def test_small_cnn_on_generated_data_reaches_0_8_per_class_seen_val_accuracy(seen_model):
+    """The shared fixture's run (12 seen classes, 20 epochs from scratch): selected on seen-val loss."""
+    perf = json.load(open(os.path.join(seen_model["save_path"], "test_perf.json")))
+    assert perf["val_acc"] >= 0.8, seen_model["finetune_stdout"][-2000:]
+    assert perf["test_acc"] >= 0.7  # seen test images, never used for the selection

@@ -59,25 +59,28 @@ def variable_value(sess, name):
 
 
 def test_checkpoint_restores_by_name_except_the_logits_scope(tmp_path):
-    """A net finetuned on new classes restores everything but its logits from a 1000-class checkpoint; without the
-    exclusion, the logits' shape mismatch is a clear error."""
-    ckpt = str(tmp_path / "small.ckpt")
+    """A 40-class vgg_16 restores everything but its logits from a 1000-class vgg_16 checkpoint (the public one's
+    names and shapes); without the exclusion, the logits' shape mismatch is a clear error."""
+    ckpt = str(tmp_path / "vgg_16.ckpt")
     with tf.Graph().as_default():
-        nets_factory.get_network_fn("small_cnn", 1000)(tf1.placeholder(tf.float32, [1, 64, 64, 3]))
+        nets_factory.get_network_fn("vgg_16", 1000)(tf1.placeholder(tf.float32, [1, 224, 224, 3]))
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
-            conv1 = variable_value(sess, "small_cnn/conv1/weights")
-            tf1.train.Saver().save(sess, ckpt)
+            conv1, fc7 = variable_value(sess, "vgg_16/conv1/conv1_1/weights"), variable_value(sess, "vgg_16/fc7/weights")
+            tf1.train.Saver().save(sess, ckpt, write_meta_graph=False)
     with tf.Graph().as_default():
-        network_fn = nets_factory.get_network_fn("small_cnn", 5)
-        network_fn(tf1.placeholder(tf.float32, [1, 64, 64, 3]))
+        tf1.set_random_seed(1)
+        network_fn = nets_factory.get_network_fn("vgg_16", 40)
+        network_fn(tf1.placeholder(tf.float32, [1, 224, 224, 3]))
         init_fn = checkpoints.restore_fn(ckpt, exclude_scopes=[network_fn.spec.logits_scope])
-        with pytest.raises(UserError, match="'small_cnn/logits/weights' has shape \\[128, 1000\\] in the checkpoint"):
+        with pytest.raises(UserError, match="'vgg_16/fc8/weights' has shape \\[1, 1, 4096, 1000\\] in the checkpoint"):
             checkpoints.restore_fn(ckpt)
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
             init_fn(sess)
-            np.testing.assert_array_equal(variable_value(sess, "small_cnn/conv1/weights"), conv1)
+            np.testing.assert_array_equal(variable_value(sess, "vgg_16/conv1/conv1_1/weights"), conv1)
+            np.testing.assert_array_equal(variable_value(sess, "vgg_16/fc7/weights"), fc7)
+            assert variable_value(sess, "vgg_16/fc8/weights").shape == (1, 1, 4096, 40)
 
 
 def test_unknown_network_is_a_clear_error():

@@ -14,8 +14,8 @@ def checkpoint_prefix(path):
         return latest
     if os.path.isfile(path + ".index") or os.path.isfile(path):
         return path
-    raise UserError(f"{path}: checkpoint not found; run download.sh checkpoints, fix 'ckpt_path', "
-                    "or set 'train_from_scratch' to true")
+    raise UserError(f"{path}: checkpoint not found; fix 'ckpt_path' (download.sh checkpoints fetches the ImageNet "
+                    "ones; cnn_finetune.py writes <save_path>/best)")
 
 
 def restore_fn(path, exclude_scopes=()):

@@ -73,6 +73,14 @@ def _read_table(path, fix, columns=None):
     return rows
 
 
+def read_class_list(path):
+    """A dataset's classes.txt (`<id> <name>` lines, CUB's and AwA2's format) -> {id: name}."""
+    rows = _read_table(path, "point 'class_list_f' at the dataset's classes.txt", columns=2)
+    if not all(i.isdigit() for i, _ in rows):
+        raise UserError(f"{path}: expected '<class id> <class name>' lines with integer ids")
+    return {int(i): name for i, name in rows}
+
+
 def _read_matrix(path, fix, shape):
     try:
         matrix = np.loadtxt(_require(path, fix), dtype=np.float64, ndmin=2)

@@ -1,6 +1,9 @@
 """tf.data input pipelines over prepared image lists: parallel read + decode + preprocessing, batching, prefetch."""
+import contextlib
+
 from utils import preprocessing
-from utils.tf_compat import tf
+from utils.cli import UserError
+from utils.tf_compat import tf, tf1
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -19,3 +22,33 @@ def image_dataset(paths, labels, preprocessing_name, image_size, batch_size, is_
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(load, num_parallel_calls=num_parallel_calls, deterministic=not is_training)
     return dataset.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def first_unreadable(paths):
+    """The first of `paths` that TensorFlow cannot read and decode as an image, else None (a slow scan)."""
+    graph = tf.Graph()
+    with graph.as_default():
+        path = tf1.placeholder(tf.string, [])
+        decoded = preprocessing.decode_image(tf.io.read_file(path))
+    graph.finalize()
+    with tf1.Session(graph=graph) as sess:
+        for candidate in paths:
+            try:
+                sess.run(decoded, {path: candidate})
+            except tf.errors.OpError:
+                return candidate
+    return None
+
+
+@contextlib.contextmanager
+def naming_bad_images(paths):
+    """Turn tf.data's read/decode failure, which does not say which file it was, into an error naming the file."""
+    try:
+        yield
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as err:
+        bad = first_unreadable(paths)
+        if bad is None:
+            raise
+        reason = err.message.strip().splitlines()[0]
+        raise UserError(f"{bad}: cannot be read as an image ({reason}); replace the file or remove it from the "
+                        "prepared list") from None

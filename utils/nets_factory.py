@@ -10,6 +10,7 @@ from tf_slim.nets import resnet_v1, vgg
 
 from utils import small_cnn
 from utils.cli import UserError
+from utils.config import Field
 from utils.tf_compat import slim, tf
 
 
@@ -47,10 +48,30 @@ NETWORKS = {
 }
 
 
+# The config keys (the original release's names) by which every stage picks and feeds its network.
+MODEL_FIELDS = {
+    "model_class": Field((str,), help="family of model_name: vgg, resnet_v1, small_cnn"),
+    "model_name": Field((str,), choices=tuple(NETWORKS)),
+    "scope": Field((str,), help="the net's arg scope, e.g. vgg_arg_scope"),
+    "image_size": Field((int,)),
+    "preprocess_fn": Field((str,)),
+}
+
+
 def get_spec(name):
     if name not in NETWORKS:
         raise UserError(f"Name of network unknown: '{name}'; choose one of {', '.join(sorted(NETWORKS))}")
     return NETWORKS[name]
+
+
+def spec_from_config(cfg, source):
+    """The NetSpec of a stage config's `model_name`, checked against its `model_class` and `scope` keys."""
+    spec = get_spec(cfg.model_name)
+    if not cfg.model_name.startswith(cfg.model_class):
+        raise UserError(f"{source}: 'model_class' {cfg.model_class} does not match 'model_name' {cfg.model_name}")
+    if spec.arg_scope_fn.__name__ != cfg.scope:
+        raise UserError(f"{source}: 'scope' of {cfg.model_name} is '{spec.arg_scope_fn.__name__}'")
+    return spec
 
 
 def penultimate_features(spec, end_points):

@@ -1,8 +1,10 @@
-"""Training curves as PNG (matplotlib without a display)."""
+"""Figures as PNG (matplotlib without a display): training curves and Grad-CAM overlays."""
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from utils import io  # noqa: E402
 
@@ -18,6 +20,25 @@ def plot_curves(path, history, keys, ylabel, title):
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def save_gradcam(path, image, cams, title):
+    """PNG of the image, then each (label, Grad-CAM map in [0, 1] of any size) upsampled and overlaid in 'jet'."""
+    height, width = image.shape[:2]
+    fig, axes = plt.subplots(1, 1 + len(cams), figsize=(3 * (1 + len(cams)), 3.3))
+    axes[0].imshow(image)
+    axes[0].set_title("input", fontsize=9)
+    for ax, (label, cam) in zip(axes[1:], cams):
+        heat = Image.fromarray(np.uint8(np.clip(cam, 0, 1) * 255)).resize((width, height), Image.BILINEAR)
+        ax.imshow(0.5 * image / 255.0 + 0.5 * matplotlib.colormaps["jet"](np.asarray(heat) / 255.0)[..., :3])
+        ax.set_title(label, fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     with io.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)

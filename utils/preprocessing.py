@@ -4,6 +4,8 @@
 on the 0-255 scale; eval resizes the short side to 256 with the v1 `resize_bilinear` (not tf.image.resize, whose
 half-pixel centres differ) and crops the centre; train draws the short side in [256, 512], crops at random and flips.
 """
+import numpy as np
+
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 
@@ -74,6 +76,17 @@ PREPROCESSING_FNS = {
     "vgg_preprocessing": vgg_preprocessing,
     "small_cnn_preprocessing": small_cnn_preprocessing,
 }
+
+# Inverse of each preprocessing's final scaling: network input -> 0-255 RGB, to show what the network saw.
+_TO_DISPLAY = {
+    "vgg_preprocessing": lambda images: images + np.array([_R_MEAN, _G_MEAN, _B_MEAN], np.float32),
+    "small_cnn_preprocessing": lambda images: (images + 1.0) * 127.5,
+}
+
+
+def to_display(name, images):
+    """Preprocessed float images (numpy, [..., 3]) -> uint8 RGB of the crop the network saw."""
+    return np.clip(np.rint(_TO_DISPLAY[name](np.asarray(images, np.float32))), 0, 255).astype(np.uint8)
 
 
 def get_preprocessing(name, is_training):

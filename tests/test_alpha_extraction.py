@@ -1,0 +1,158 @@
+"""alpha_extraction.py on the finetuned generated-data network: outputs, their consistency, and bad inputs."""
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import last_error_line, run_script
+from utils import metrics, splits
+
+STAGE = "seen_pretraining/alpha_extraction.py"
+
+
+def extract_config(seen_model, save_path, **overrides):
+    prepared = seen_model["prepared"]
+    cfg = {"random_seed": 123, "num_classes": 12, "class_list_f": os.path.join(seen_model["data"], "classes.txt"),
+           "class_idmaps_json": f"{prepared}/classes.json",
+           "dataset_json": f"{prepared}/seen_train.txt,{prepared}/seen_val.txt",
+           "preprocess_fn": "small_cnn_preprocessing", "model_class": "small_cnn", "model_name": "small_cnn",
+           "image_size": 64, "num_workers": 2, "batch_size": 64, "scope": "small_cnn_arg_scope",
+           "bypass_name": "None", "orig_ckpt_path": None, "ckpt_path": seen_model["checkpoint"],
+           "layer_name": "small_cnn/conv4", "save_path": save_path, "n_gradcam": 5}
+    cfg.update(overrides)
+    return cfg
+
+
+def run_extraction(tmp_path, cfg):
+    path = tmp_path / f"extract_{len(os.listdir(tmp_path))}.json"
+    path.write_text(json.dumps(cfg))
+    return run_script(STAGE, str(path))
+
+
+@pytest.fixture(scope="module")
+def extracted(seen_model, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("alphas")
+    save_path = str(tmp_path / "alphas")
+    done = run_extraction(tmp_path, extract_config(seen_model, save_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return save_path
+
+
+def load(save_path):
+    meta = json.load(open(os.path.join(save_path, "alphas.json")))
+    arrays = {k: np.load(os.path.join(save_path, f)) for k, f in meta["files"].items() if f.endswith(".npy")}
+    with open(os.path.join(save_path, meta["files"]["images"])) as f:
+        arrays["images"] = f.read().splitlines()
+    return meta, arrays
+
+
+def test_alphas_cover_every_seen_trainval_image_in_list_order(seen_model, extracted):
+    meta, arrays = load(extracted)
+    prepared = splits.load_prepared(seen_model["prepared"])
+    train, val = prepared.lists["seen_train"], prepared.lists["seen_val"]
+    n = len(train.paths) + len(val.paths)
+    assert arrays["gt_alphas"].shape == arrays["pred_alphas"].shape == (n, 128) == (meta["n_images"], meta["n_alphas"])
+    assert arrays["gt_alphas"].dtype == np.float32 and np.isfinite(arrays["gt_alphas"]).all()
+    assert arrays["images"] == [os.path.abspath(p) for p in train.paths + val.paths]
+    np.testing.assert_array_equal(arrays["labels"], np.concatenate([train.labels, val.labels]))
+    np.testing.assert_array_equal(arrays["class_ids"], np.array(prepared.seen_ids)[arrays["labels"]])
+    assert meta["layer_shape"] == [8, 8, 128] and meta["seen_class_ids"] == prepared.seen_ids
+    assert meta["per_class_accuracy"] == metrics.per_class_accuracy(arrays["labels"], arrays["predictions"]) > 0.8
+    assert len(os.listdir(os.path.join(extracted, "gradcam"))) == 5
+
+
+def test_gt_and_predicted_alphas_agree_exactly_where_the_prediction_is_right(extracted):
+    _, arrays = load(extracted)
+    right = arrays["labels"] == arrays["predictions"]
+    assert 0 < right.sum() < len(right)
+    np.testing.assert_array_equal(arrays["gt_alphas"][right], arrays["pred_alphas"][right])
+    assert np.abs(arrays["gt_alphas"][~right] - arrays["pred_alphas"][~right]).max() > 1e-3
+
+
+def test_alphas_of_one_class_are_more_alike_than_alphas_of_different_classes(extracted):
+    """The importances carry class information (what mod2alpha learns to predict from domain knowledge)."""
+    _, arrays = load(extracted)
+    unit = arrays["gt_alphas"] / np.linalg.norm(arrays["gt_alphas"], axis=1, keepdims=True)
+    cosine = unit @ unit.T
+    same = arrays["labels"][:, None] == arrays["labels"][None, :]
+    np.fill_diagonal(same, False)
+    different = arrays["labels"][:, None] != arrays["labels"][None, :]
+    assert cosine[same].mean() > cosine[different].mean() + 0.2
+
+
+def test_batch_size_does_not_change_the_alphas(seen_model, extracted, tmp_path):
+    """Each image's gradient is its own: the same importances come out in batches of 7 as in batches of 64."""
+    save_path = str(tmp_path / "batch7")
+    done = run_extraction(tmp_path, extract_config(seen_model, save_path, batch_size=7, n_gradcam=0))
+    assert done.returncode == 0, done.stderr[-3000:]
+    _, small = load(save_path)
+    _, large = load(extracted)
+    np.testing.assert_allclose(small["gt_alphas"], large["gt_alphas"], rtol=1e-4, atol=1e-6)
+
+
+def test_grayscale_cmyk_and_png_images_extract(seen_model, tmp_path):
+    """A prepared list whose images are a grayscale JPEG, a CMYK JPEG and a PNG with alpha."""
+    prepared = tmp_path / "prepared"
+    (prepared / "images").mkdir(parents=True)
+    shutil.copy(os.path.join(seen_model["prepared"], "classes.json"), prepared)
+    (prepared / "split_info.json").write_text(json.dumps({"image_dir": "images"}))
+    source = splits.load_list(os.path.join(seen_model["prepared"], "seen_val.txt")).paths[:3]
+    rgb = [Image.open(p).convert("RGB") for p in source]
+    rgb[0].convert("L").save(prepared / "images" / "gray.jpg")
+    rgb[1].convert("CMYK").save(prepared / "images" / "cmyk.jpg")
+    rgb[2].convert("RGBA").save(prepared / "images" / "rgba.png")
+    (prepared / "seen_train.txt").write_text("gray.jpg 0\ncmyk.jpg 1\nrgba.png 2\n")
+    assert Image.open(prepared / "images" / "cmyk.jpg").mode == "CMYK"
+    save_path = str(tmp_path / "alphas")
+    done = run_extraction(tmp_path, extract_config(seen_model, save_path, dataset_json=f"{prepared}/seen_train.txt",
+                                                   class_idmaps_json=f"{prepared}/classes.json"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    meta, arrays = load(save_path)
+    assert arrays["gt_alphas"].shape == (3, 128) and np.isfinite(arrays["gt_alphas"]).all()
+    assert np.abs(arrays["gt_alphas"]).sum(axis=1).min() > 0
+    assert len(os.listdir(os.path.join(save_path, "gradcam"))) == 3
+
+
+def test_a_corrupt_image_fails_naming_the_file_and_writes_nothing(seen_model, tmp_path):
+    prepared = tmp_path / "prepared"
+    shutil.copytree(seen_model["prepared"], prepared)
+    info = json.loads((prepared / "split_info.json").read_text())
+    info["image_dir"] = os.path.join(seen_model["prepared"], info["image_dir"])  # the images stay where they are
+    (prepared / "split_info.json").write_text(json.dumps(info))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    lines = (prepared / "seen_val.txt").read_text().splitlines()
+    lines[3] = f"{broken} {lines[3].split()[-1]}"  # an absolute path joins to itself
+    (prepared / "seen_val.txt").write_text("\n".join(lines) + "\n")
+    save_path = tmp_path / "alphas"
+    failed = run_extraction(tmp_path, extract_config(seen_model, str(save_path), class_idmaps_json=f"{prepared}/classes.json",
+                                                     dataset_json=f"{prepared}/seen_train.txt,{prepared}/seen_val.txt"))
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert last_error_line(failed).startswith(f"error: {broken}: cannot be read as an image")
+    assert not save_path.exists()
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"layer_name": "small_cnn/conv9"}, "'layer_name' 'small_cnn/conv9' is not an end point of small_cnn"),
+    ({"num_classes": 30}, "'num_classes' is 30 but"),
+    ({"bypass_name": "Max2Sum"}, "'bypass_name' 'Max2Sum' is unknown"),
+    ({"scope": "vgg_arg_scope"}, "'scope' of small_cnn is 'small_cnn_arg_scope'"),
+    ({"ckpt_path": "/nonexistent/model.ckpt"}, "checkpoint not found"),
+    ({"n_gradcam": "5"}, "key 'n_gradcam' must be an integer"),
+])
+def test_bad_configs_fail_with_one_line(seen_model, tmp_path, overrides, words):
+    save_path = tmp_path / "alphas"
+    failed = run_extraction(tmp_path, extract_config(seen_model, str(save_path), **overrides))
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert last_error_line(failed).startswith("error: ") and words in last_error_line(failed)
+    assert not save_path.exists()
+
+
+def test_class_list_of_another_dataset_is_rejected(seen_model, tmp_path):
+    other = tmp_path / "classes.txt"
+    other.write_text("".join(f"{i} {i:03d}.Some_Bird\n" for i in range(1, 17)))
+    failed = run_extraction(tmp_path, extract_config(seen_model, str(tmp_path / "alphas"), class_list_f=str(other)))
+    assert failed.returncode == 2 and "both must describe the same dataset" in last_error_line(failed)
