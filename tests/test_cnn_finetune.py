@@ -1,15 +1,11 @@
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
+from conftest import last_error_line, run_script
 from utils import checkpoints, datasets
 from utils.config import validate
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STAGE = os.path.join(ROOT, "seen_pretraining", "cnn_finetune.py")
 
 
 def finetune_config(prepared, save_path, **overrides):
@@ -27,7 +23,7 @@ def finetune_config(prepared, save_path, **overrides):
 def run_stage(tmp_path, cfg):
     path = tmp_path / "finetune.json"
     path.write_text(json.dumps(cfg))
-    return subprocess.run([sys.executable, STAGE, str(path)], capture_output=True, text=True, cwd=ROOT)
+    return run_script("seen_pretraining/cnn_finetune.py", str(path))
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +58,7 @@ def test_bad_configs_fail_with_one_line(prepared, tmp_path):
                              ({"layer_name": "fc8"}, "'layer_name' of small_cnn is 'logits'"),
                              ({"finetune_whole_cnn": "1"}, "must be a boolean")):
         failed = run_stage(tmp_path, finetune_config(prepared, str(tmp_path / "bad"), **overrides))
-        last = failed.stderr.strip().splitlines()[-1]  # TensorFlow's start-up notices may precede it
+        last = last_error_line(failed)
         assert failed.returncode == 2 and last.startswith("error: ") and words in last
         assert "Traceback" not in failed.stderr
         assert not os.path.exists(tmp_path / "bad")
