@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: sets up the environment, then runs the NIWT pipeline on one dataset (default: the generated one).
 # Today: generate the dataset (if missing), prepare its GZSL splits, and (generated dataset) finetune small_cnn on
-# the seen classes and extract its neuron importances; the later stages are added here as they land.
+# the seen classes, extract its neuron importances and learn attributes/text -> importances; alpha2w comes next.
 # Usage: bash run_pipeline.sh [synth|cub|awa2|cub_001_050_shared]
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,4 +19,5 @@ python -m utils.prepare_data "$CONFIG"
 if [ "$DATASET" = synth ]; then
   bash seen_pretraining/cnn_finetune.sh SYNTH
   bash seen_pretraining/alpha_extraction.sh SYNTH
+  bash mod2alpha.sh SYNTH
 fi

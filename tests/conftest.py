@@ -41,23 +41,24 @@ def last_error_line(completed):
 
 @pytest.fixture(scope="session")
 def seen_model(tmp_path_factory):
-    """A generated dataset (16 classes: 12 seen, 4 unseen), prepared, and small_cnn finetuned on its seen classes
-    (20 epochs, about 20 s): the trained network that the later stages' tests start from."""
+    """A generated dataset (40 classes: 30 seen, 10 unseen; 100 images each), prepared, and small_cnn finetuned on its
+    seen classes (25 epochs, about 75 s): the trained network that the later stages' tests start from. It needs this
+    many seen classes for a domain -> alpha map to generalise to held-out classes."""
     from utils import datasets, synthetic
     from utils.config import validate
     root = tmp_path_factory.mktemp("seen_model")
     data, prepared, save_path = str(root / "synth"), str(root / "prepared"), str(root / "finetune")
-    synthetic.generate(data, seed=5, n_classes=16, n_unseen=4, n_val_classes=4, images_per_class=60)
+    synthetic.generate(data, seed=5, n_classes=40, n_unseen=10, n_val_classes=10, images_per_class=100)
     datasets.prepare(validate({"name": "SYNTH", "dataset_format": "CUB", "data_dir": data,
                                "image_dir": os.path.join(data, "images"),
                                "split_dir": os.path.join(data, "xlsa17_proposed_split"), "out_dir": prepared},
                               datasets.PREPARE_SCHEMA, "seen_model fixture"))
     config = {"train_split_json": f"{prepared}/seen_train.txt", "val_split_json": f"{prepared}/seen_val.txt",
               "test_split_json": f"{prepared}/seen_test.txt", "model_class": "small_cnn", "model_name": "small_cnn",
-              "image_size": 64, "layer_name": "logits", "num_classes": 12, "preprocess_fn": "small_cnn_preprocessing",
+              "image_size": 64, "layer_name": "logits", "num_classes": 30, "preprocess_fn": "small_cnn_preprocessing",
               "batch_size": 32, "num_workers": 2, "scope": "small_cnn_arg_scope", "wt_dec": 5e-4, "dropout": 0.5,
               "ckpt_path": None, "train_from_scratch": True, "lr_fc": 1e-3, "lr_full": 2e-3, "save_path": save_path,
-              "finetune_whole_cnn": True, "estop_fc": 3, "estop_full": 5, "num_epochs_fc": 0, "num_epochs_full": 20,
+              "finetune_whole_cnn": True, "estop_fc": 3, "estop_full": 8, "num_epochs_fc": 0, "num_epochs_full": 25,
               "random_seed": 123}
     config_path = root / "finetune.json"
     config_path.write_text(json.dumps(config))
@@ -65,3 +66,21 @@ def seen_model(tmp_path_factory):
     assert done.returncode == 0, done.stderr[-3000:]
     return {"data": data, "prepared": prepared, "save_path": save_path, "checkpoint": os.path.join(save_path, "best"),
             "finetune_stdout": done.stdout}
+
+
+@pytest.fixture(scope="session")
+def seen_alphas(seen_model, tmp_path_factory):
+    """alpha_extraction.py run on the `seen_model` network (seen train + val images): its save_path."""
+    root = tmp_path_factory.mktemp("seen_alphas")
+    prepared = seen_model["prepared"]
+    config = {"random_seed": 123, "num_classes": 30, "class_list_f": os.path.join(seen_model["data"], "classes.txt"),
+              "class_idmaps_json": f"{prepared}/classes.json",
+              "dataset_json": f"{prepared}/seen_train.txt,{prepared}/seen_val.txt",
+              "preprocess_fn": "small_cnn_preprocessing", "model_class": "small_cnn", "model_name": "small_cnn",
+              "image_size": 64, "num_workers": 2, "batch_size": 64, "scope": "small_cnn_arg_scope",
+              "bypass_name": "None", "orig_ckpt_path": None, "ckpt_path": seen_model["checkpoint"],
+              "layer_name": "small_cnn/conv4", "save_path": str(root / "alphas"), "n_gradcam": 5}
+    (root / "extract.json").write_text(json.dumps(config))
+    done = run_script("seen_pretraining/alpha_extraction.py", str(root / "extract.json"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return config

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from utils import config, datasets, nets_factory
+from utils import config, datasets, experiment, nets_factory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGE_DIR = os.path.join(ROOT, "seen_pretraining")
@@ -93,3 +93,24 @@ def test_alpha_configs_read_what_finetuning_writes():
         assert cfg.layer_name == nets_factory.get_spec(cfg.model_name).alpha_layer, name
         for key in ("class_list_f", "ckpt_path", "save_path"):
             assert_under_known_roots(resolve(getattr(cfg, key)), key, name)
+
+
+def test_experiment_configs_read_what_alpha_extraction_writes():
+    """mod2alpha.sh names every experiment config; each reads a prepared folder and an alpha folder of its net."""
+    text = open(os.path.join(ROOT, "mod2alpha.sh")).read()
+    named = sorted(set(re.findall(r"\$DIR/([\w.]+\.json)", text)))
+    shipped = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "arg_configs", "*_config_*.json")))
+    assert named == shipped
+    folders = prepared_folders()
+    alpha_runs = {resolve(c.save_path): c for c in load_stage_configs("alpha_extraction.sh").values()}
+    for name in named:
+        cfg = experiment.load(os.path.join(ROOT, "arg_configs", name))
+        prepared = os.path.normpath(os.path.join(ROOT, cfg.prepared_dir))
+        assert prepared in folders, f"{name}: prepared_dir {prepared} is written by no preparation config"
+        source = alpha_runs[os.path.normpath(os.path.join(ROOT, cfg.alphadir))]
+        assert resolve(source.class_idmaps_json) == os.path.join(prepared, "classes.json"), name
+        assert cfg.n_alphas == nets_factory.get_spec(source.model_name).alpha_channels, name
+        for key in ("classattrdir", "classattrdir_binary"):
+            if getattr(cfg, key) is not None:
+                assert os.path.dirname(os.path.join(ROOT, getattr(cfg, key))) == prepared, f"{name}: {key}"
+        assert cfg.dom2alpha_ckpt_dir.startswith("ckpt/mod2alpha/"), name

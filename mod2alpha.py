@@ -1,0 +1,179 @@
+"""Stage 3 of NIWT: learn domain knowledge -> neuron importances on seen classes (`python mod2alpha.py <cfg>`).
+
+Training pairs are (domain vector of an image's class, that image's gt alpha) for `n_train_class` seen classes chosen
+with the seed; the other seen classes validate. The checkpoint with the lowest val loss is kept, and its predicted
+alphas for EVERY class (seen and unseen) are written for alpha2w.py, beside a closed-form ridge baseline.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from utils import dom2alpha, domain, experiment, io, plots, splits  # noqa: E402
+from utils.cli import UserError, main_guard  # noqa: E402
+from utils.tf_compat import tf, tf1  # noqa: E402
+from utils.training import log10_grid  # noqa: E402
+
+ALPHA_FILES = ("gt_alphas.npy", "class_ids.npy", "alphas.json")
+
+
+def load_alphas(cfg, prepared, source):
+    """gt alphas [N, K] and each image's row in the prepared class table, checked against the config and classes."""
+    missing = [f for f in ALPHA_FILES if not os.path.isfile(os.path.join(cfg.alphadir, f))]
+    if missing:
+        raise UserError(f"{cfg.alphadir}: no {missing[0]}; point 'alphadir' at an alpha_extraction.py save_path")
+    alphas = np.load(os.path.join(cfg.alphadir, "gt_alphas.npy")).astype(np.float64)
+    class_ids = np.load(os.path.join(cfg.alphadir, "class_ids.npy"))
+    if alphas.shape[1] != cfg.n_alphas:
+        raise UserError(f"{source}: 'n_alphas' is {cfg.n_alphas} but {cfg.alphadir} holds alphas of "
+                        f"{alphas.shape[1]} channels")
+    foreign = sorted(set(class_ids.tolist()) - set(prepared.seen_ids))
+    if foreign:
+        raise UserError(f"{cfg.alphadir}: class id {foreign[0]} is not a seen class of {cfg.prepared_dir}")
+    empty = [c for c in prepared.seen_ids if c not in set(class_ids.tolist())]
+    if empty:
+        raise UserError(f"{cfg.alphadir}: seen class {empty[0]} ({prepared.name_of(empty[0])}) has no images; "
+                        "extract alphas for the seen train + val lists")
+    row_of = {c: i for i, c in enumerate(prepared.class_ids)}
+    return alphas, np.array([row_of[c] for c in class_ids.tolist()])
+
+
+def split_classes(cfg, prepared, source):
+    """Seeded choice of the seen classes that train the map; the rest validate it."""
+    if not 0 < cfg.n_train_class < len(prepared.seen_ids):
+        raise UserError(f"{source}: 'n_train_class' is {cfg.n_train_class}; it must leave validation classes among "
+                        f"the {len(prepared.seen_ids)} seen classes (1..{len(prepared.seen_ids) - 1})")
+    order = np.random.default_rng(cfg.random_seed).permutation(prepared.seen_ids)
+    return sorted(order[:cfg.n_train_class].tolist()), sorted(order[cfg.n_train_class:].tolist())
+
+
+class Trainer:
+    """The graph of one mod2alpha run: the class-level cosine objective, or the original's per-image minibatches."""
+
+    def __init__(self, cfg, domain_vectors, train, n_train_images):
+        self.cfg = cfg
+        self.class_level = cfg.class_level_loss and cfg.alpha_loss_type == "cd" and cfg.dom2alpha_lambda_reg == 0
+        self.steps_per_epoch = int(np.ceil(n_train_images / cfg.dom2alpha_batch_size))
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            tf1.set_random_seed(cfg.random_seed)
+            table = tf.constant(domain_vectors.astype(np.float32))
+            net = dom2alpha.network(cfg, cfg.n_alphas)
+            if self.class_level:
+                self.loss = dom2alpha.class_level_cd_loss(net(tf.gather(table, train.classes)), train)
+            else:
+                dataset = tf.data.Dataset.from_tensor_slices((train.class_index, train.alphas.astype(np.float32)))
+                dataset = dataset.shuffle(len(train.alphas), seed=cfg.random_seed, reshuffle_each_iteration=True)
+                self.iterator = tf1.data.make_initializable_iterator(dataset.batch(cfg.dom2alpha_batch_size))
+                rows, alphas = self.iterator.get_next()
+                self.loss = dom2alpha.per_image_loss(net(tf.gather(table, rows)), alphas, cfg)
+            self.train_op = tf1.train.AdamOptimizer(cfg.learning_rate).minimize(self.loss)
+            self.all_predictions = net(table)
+            self.saver = tf1.train.Saver(tf1.trainable_variables("dom2alpha"), max_to_keep=1)
+            self.init = tf1.global_variables_initializer()
+        self.graph.finalize()
+
+    def epoch(self, sess):
+        """One epoch: the original's number of Adam steps (training images / batch size); the mean step loss."""
+        losses = []
+        if self.class_level:  # each step takes the exact gradient of the whole training objective
+            for _ in range(self.steps_per_epoch):
+                losses.append(sess.run([self.train_op, self.loss])[1])
+        else:
+            sess.run(self.iterator.initializer)
+            while True:
+                try:
+                    losses.append(sess.run([self.train_op, self.loss])[1])
+                except tf.errors.OutOfRangeError:
+                    break
+        return float(np.mean(losses))
+
+
+def fit_ridge(cfg, vectors, train, val, source):
+    """The closed-form ridge baseline; lambda from its grid by val loss (cosine distance)."""
+    results = []
+    for lam in log10_grid(cfg.ridge_lambda, "ridge_lambda", source):
+        predictions = dom2alpha.ridge_predict(vectors, dom2alpha.ridge_fit(vectors, train, lam))
+        results.append((dom2alpha.agreement(predictions, val), lam, predictions))
+    metrics, lam, predictions = min(results, key=lambda r: r[0]["loss"])
+    return {"lambda": lam, **metrics, "grid": [{"lambda": r[1], **r[0]} for r in results]}, predictions
+
+
+def report(epoch, train_loss, val, improved, seconds):
+    print(f"[epoch {epoch:4d}] train loss {train_loss:.4f} | val loss {val['loss']:.4f} cosine {val['cosine']:.4f} "
+          f"spearman {val['spearman']:.4f} | {seconds:.2f}s{'  *best val loss' if improved else ''}", flush=True)
+
+
+@main_guard
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", help="experiment config (arg_configs/<net>_config_<DATASET>.json)")
+    args = parser.parse_args(argv)
+    start = time.time()
+    cfg = experiment.load(args.config)
+    prepared = splits.load_prepared(cfg.prepared_dir)
+    vectors = domain.class_vectors(cfg, prepared.class_ids, prepared.class_names)
+    if vectors.shape[1] != cfg.n_attr:
+        raise UserError(f"{args.config}: 'n_attr' is {cfg.n_attr} but the {cfg.modality} vectors have "
+                        f"{vectors.shape[1]} dimensions")
+    alphas, rows = load_alphas(cfg, prepared, args.config)
+    train_ids, val_ids = split_classes(cfg, prepared, args.config)
+    row_of = {c: i for i, c in enumerate(prepared.class_ids)}
+    in_train = np.isin(rows, [row_of[c] for c in train_ids])
+    train = dom2alpha.AlphaTargets.build(rows[in_train], alphas[in_train])
+    val = dom2alpha.AlphaTargets.build(rows[~in_train], alphas[~in_train])
+    print(f"mod2alpha {cfg.dataset} {cfg.modality} ({cfg.n_attr}-d) -> {cfg.n_alphas} alphas: {len(train_ids)} train "
+          f"classes ({in_train.sum()} images), {len(val_ids)} val classes ({(~in_train).sum()} images), "
+          f"{cfg.dom2alpha_model} model, {cfg.alpha_loss_type} loss")
+
+    ridge, ridge_predictions = fit_ridge(cfg, vectors, train, val, args.config)
+    trainer = Trainer(cfg, vectors, train, len(train.alphas))
+    print(f"{'class-level' if trainer.class_level else 'per-image'} objective, {trainer.steps_per_epoch} steps per "
+          f"epoch; ridge baseline (lambda {ridge['lambda']:g}): val cosine {ridge['cosine']:.4f} spearman "
+          f"{ridge['spearman']:.4f}")
+    history, best = [], None
+    with io.atomic_dir(cfg.dom2alpha_ckpt_dir) as out, tf1.Session(graph=trainer.graph) as sess:
+        sess.run(trainer.init)
+        initial = dom2alpha.agreement(sess.run(trainer.all_predictions), val, cfg.alpha_loss_type, cfg.cdl1_reg)
+        print(f"initial val loss {initial['loss']:.4f}; a val class's own mean alpha direction would reach cosine "
+              f"{val.oracle_cosine:.4f}")
+        for epoch in tqdm(range(1, cfg.num_epochs + 1), desc="mod2alpha", leave=False, disable=None):
+            epoch_start = time.time()
+            train_loss = trainer.epoch(sess)
+            predictions = sess.run(trainer.all_predictions)
+            val_metrics = dom2alpha.agreement(predictions, val, cfg.alpha_loss_type, cfg.cdl1_reg)
+            improved = best is None or val_metrics["loss"] < best["val_loss"]
+            row = {"epoch": epoch, "train_loss": train_loss, **{f"val_{k}": v for k, v in val_metrics.items()}}
+            history.append(row)
+            if improved:
+                best = {**row, "predictions": predictions}
+                trainer.saver.save(sess, os.path.join(out, "model.ckpt"), write_meta_graph=False)
+            if epoch == 1 or epoch % 10 == 0 or epoch == cfg.num_epochs:
+                report(epoch, train_loss, val_metrics, improved, time.time() - epoch_start)
+        tf1.train.update_checkpoint_state(out, "model.ckpt")  # relative, so the folder can be renamed
+        io.write_npy(os.path.join(out, "class_alphas.npy"), best.pop("predictions").astype(np.float32))
+        io.write_npy(os.path.join(out, "class_alphas_ridge.npy"), ridge_predictions.astype(np.float32))
+        io.write_json(os.path.join(out, "mod2alpha.json"), {
+            "dataset": cfg.dataset, "modality": cfg.modality, "n_attr": cfg.n_attr, "n_alphas": cfg.n_alphas,
+            "class_ids": prepared.class_ids, "class_names": prepared.class_names, "seen_ids": prepared.seen_ids,
+            "unseen_ids": prepared.unseen_ids, "train_class_ids": train_ids, "val_class_ids": val_ids,
+            "objective": "class-level" if trainer.class_level else "per-image", "selected_on": "val-class loss",
+            "initial_val": initial, "val_oracle_cosine": val.oracle_cosine, "best": best, "ridge": ridge, "history": history,
+            "files": {"class_alphas": "class_alphas.npy", "class_alphas_ridge": "class_alphas_ridge.npy",
+                      "checkpoint": "model.ckpt"},
+            "config_path": os.path.abspath(args.config), "config": io.read_json(args.config),
+            "seconds": round(time.time() - start, 1)})
+        plots.plot_curves(os.path.join(out, "curves.png"), history, ["val_loss", "val_cosine", "val_spearman"],
+                          "value", f"mod2alpha {cfg.dataset} {cfg.modality}: validation classes")
+    print(f"wrote {cfg.dom2alpha_ckpt_dir}: best epoch {best['epoch']} val loss {best['val_loss']:.4f} cosine "
+          f"{best['val_cosine']:.4f} spearman {best['val_spearman']:.4f}; ridge cosine {ridge['cosine']:.4f} "
+          f"spearman {ridge['spearman']:.4f}")
+
+
+if __name__ == "__main__":
+    main()

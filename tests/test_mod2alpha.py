@@ -1,0 +1,187 @@
+"""mod2alpha.py: domain vectors -> alphas on the generated dataset; the class-level objective; readers; bad input."""
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+import scipy.io
+
+from conftest import last_error_line, run_script
+from utils import dom2alpha, domain, splits
+from utils.tf_compat import tf, tf1
+
+N_TRAIN_CLASS = 24  # of the fixture's 30 seen classes; the other 6 validate
+
+
+def experiment(seen_model, seen_alphas, out, **overrides):
+    prepared = seen_model["prepared"]
+    cfg = {"dataset": "SYNTH", "prepared_dir": prepared, "random_seed": 7, "modality": "attributes",
+           "supervision": "class", "classattrdir": f"{prepared}/class_attributes.npy", "n_attr": 19,
+           "n_alphas": 128, "alphadir": seen_alphas["save_path"], "n_train_class": N_TRAIN_CLASS,
+           "dom2alpha_model": "linear", "alpha_loss_type": "cd", "learning_rate": 3e-3,
+           "dom2alpha_batch_size": 64, "num_epochs": 150, "dom2alpha_ckpt_dir": str(out)}
+    cfg.update(overrides)
+    return cfg
+
+
+def run_mod2alpha(tmp_path, cfg):
+    path = tmp_path / f"experiment_{len(list(tmp_path.glob('experiment_*')))}.json"
+    path.write_text(json.dumps(cfg))
+    return run_script("mod2alpha.py", str(path))
+
+
+def trained(tmp_path, cfg):
+    done = run_mod2alpha(tmp_path, cfg)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.load(open(os.path.join(cfg["dom2alpha_ckpt_dir"], "mod2alpha.json")))
+
+
+def shuffled_attributes(seen_model, tmp_path):
+    """The same attribute rows given to other classes (a cyclic shift: no class keeps its own)."""
+    table = np.load(os.path.join(seen_model["prepared"], "class_attributes.npy"))
+    path = tmp_path / "shuffled_attributes.npy"
+    np.save(path, np.roll(table, 1, axis=0))
+    return str(path)
+
+
+def shuffled_texts(seen_model, tmp_path):
+    """Each class's caption folder under another class's name (a cyclic shift)."""
+    source = os.path.join(seen_model["data"], "text_c10")
+    names = sorted(os.listdir(source))
+    target = tmp_path / "shuffled_text"
+    target.mkdir()
+    for name, other in zip(names, np.roll(names, 1)):
+        os.symlink(os.path.join(source, other), target / name)
+    return str(target)
+
+
+def test_attributes_map_generalises_to_held_out_classes_and_shuffled_attributes_do_not(seen_model, seen_alphas,
+                                                                                       tmp_path):
+    real = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "real"))
+    control = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "control",
+                                           classattrdir=shuffled_attributes(seen_model, tmp_path)))
+    assert real["best"]["val_cosine"] > control["best"]["val_cosine"] + 0.15
+    assert real["best"]["val_spearman"] > control["best"]["val_spearman"] + 0.15
+    assert real["ridge"]["cosine"] > control["ridge"]["cosine"] + 0.15  # the closed-form baseline agrees
+
+
+def test_free_text_map_generalises_and_shuffled_texts_do_not(seen_model, seen_alphas, tmp_path):
+    text = {"modality": "captions", "caption_format": "text", "classattrdir": None, "n_attr": 48}
+    real = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "real", **text,
+                                        attrdir=os.path.join(seen_model["data"], "text_c10")))
+    control = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "control", **text,
+                                           attrdir=shuffled_texts(seen_model, tmp_path)))
+    assert real["best"]["val_cosine"] > control["best"]["val_cosine"] + 0.15
+
+
+def test_outputs_give_every_class_an_alpha_and_keep_the_best_val_epoch(seen_model, seen_alphas, tmp_path):
+    out = tmp_path / "run"
+    meta = trained(tmp_path, experiment(seen_model, seen_alphas, out, num_epochs=30))
+    prepared = splits.load_prepared(seen_model["prepared"])
+    class_alphas = np.load(out / "class_alphas.npy")
+    assert class_alphas.shape == (40, 128) and class_alphas.dtype == np.float32
+    assert np.load(out / "class_alphas_ridge.npy").shape == (40, 128)
+    assert meta["class_ids"] == prepared.class_ids and meta["unseen_ids"] == prepared.unseen_ids
+    assert sorted(meta["train_class_ids"] + meta["val_class_ids"]) == sorted(prepared.seen_ids)
+    assert len(meta["train_class_ids"]) == N_TRAIN_CLASS and meta["objective"] == "class-level"
+    assert meta["best"]["val_loss"] == min(row["val_loss"] for row in meta["history"]) < meta["initial_val"]["loss"]
+    assert meta["best"]["val_cosine"] <= meta["val_oracle_cosine"]
+    assert os.path.isfile(out / "model.ckpt.index") and os.path.isfile(out / "curves.png")
+
+
+def test_per_image_path_trains_the_l1_loss(seen_model, seen_alphas, tmp_path):
+    meta = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "l1", alpha_loss_type="l1",
+                                        dom2alpha_model="2layer", n_hidden=32, num_epochs=20))
+    assert meta["objective"] == "per-image"
+    assert meta["best"]["val_loss"] < meta["initial_val"]["loss"]
+
+
+def test_class_level_loss_equals_the_mean_per_image_cosine_distance():
+    rng = np.random.default_rng(0)
+    class_index = rng.integers(0, 5, 200)
+    alphas = rng.normal(size=(200, 16)) + class_index[:, None] * 0.3
+    targets = dom2alpha.AlphaTargets.build(class_index, alphas)
+    predictions = rng.normal(size=(5, 16))
+    per_image = np.mean(np.sum(dom2alpha.unit_rows(predictions[class_index]) * dom2alpha.unit_rows(alphas), axis=1))
+    cfg = type("Cfg", (), {"alpha_loss_type": "cd", "dom2alpha_lambda_reg": 0.0, "cdl1_reg": 1.0})
+    with tf.Graph().as_default(), tf1.Session() as sess:
+        class_level = sess.run(dom2alpha.class_level_cd_loss(tf.constant(predictions, tf.float32), targets))
+        image_level = sess.run(dom2alpha.per_image_loss(tf.constant(predictions[class_index], tf.float32),
+                                                        tf.constant(alphas, tf.float32), cfg))
+    assert abs(class_level - (1 - per_image)) < 1e-5 and abs(image_level - (1 - per_image)) < 1e-5
+    assert abs(dom2alpha.agreement(predictions, targets)["cosine"] - per_image) < 1e-12
+
+
+def test_ridge_fit_recovers_an_exact_linear_map():
+    """Class mean targets that are exactly affine in the domain vectors are fitted exactly (tiny lambda)."""
+    rng = np.random.default_rng(1)
+    domain_vectors, true_map = rng.normal(size=(30, 4)), rng.normal(size=(5, 8))
+    affine = np.hstack([domain_vectors, np.ones((30, 1))]) @ true_map
+    targets = dom2alpha.AlphaTargets.build(np.repeat(np.arange(30), 3), rng.normal(size=(90, 8)))
+    targets = dataclasses.replace(targets, mean_unit=affine)
+    fitted = dom2alpha.ridge_fit(domain_vectors, targets, 1e-9)
+    np.testing.assert_allclose(fitted, true_map, atol=1e-6)
+    np.testing.assert_allclose(dom2alpha.ridge_predict(domain_vectors, fitted), affine, atol=1e-6)
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"n_attr": 85}, "'n_attr' is 85 but the attributes vectors have 19 dimensions"),
+    ({"n_alphas": 512}, "'n_alphas' is 512 but"),
+    ({"n_train_class": 30}, "'n_train_class' is 30"),
+    ({"dom2alpha_model": "multilayer"}, "needs 'n_hidden_1'"),
+    ({"modality": "captions"}, "reads 'attrdir', which is null"),
+    ({"learning_rate": "1e-3"}, "key 'learning_rate' must be a number"),
+])
+def test_bad_configs_fail_with_one_line_and_write_nothing(seen_model, seen_alphas, tmp_path, overrides, words):
+    out = tmp_path / "out"
+    failed = run_mod2alpha(tmp_path, experiment(seen_model, seen_alphas, out, **overrides))
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert last_error_line(failed).startswith("error: ") and words in last_error_line(failed)
+    assert not out.exists()
+
+
+def test_alphadir_without_alphas_and_a_seen_class_without_images_are_errors(seen_model, seen_alphas, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    failed = run_mod2alpha(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "out", alphadir=str(empty)))
+    assert failed.returncode == 2 and f"{empty}: no gt_alphas.npy" in last_error_line(failed)
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    class_ids = np.load(os.path.join(seen_alphas["save_path"], "class_ids.npy"))
+    keep = class_ids != class_ids[0]
+    np.save(partial / "gt_alphas.npy", np.load(os.path.join(seen_alphas["save_path"], "gt_alphas.npy"))[keep])
+    np.save(partial / "class_ids.npy", class_ids[keep])
+    (partial / "alphas.json").write_text("{}")
+    failed = run_mod2alpha(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "out", alphadir=str(partial)))
+    assert failed.returncode == 2 and f"seen class {class_ids[0]}" in last_error_line(failed)
+    assert "has no images" in last_error_line(failed) and not (tmp_path / "out").exists()
+
+
+def test_reed_caption_features_without_torchfile_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "torchfile", None)  # as if not installed
+    cfg = type("Cfg", (), {"modality": "captions", "caption_format": "reed_w2v", "attrdir": "a,b", "n_attr": 400})
+    with pytest.raises(Exception, match="needs the 'torchfile' package: pip install torchfile"):
+        domain.class_vectors(cfg, [1], ["001.Black_footed_Albatross"])
+
+
+def test_cub_sentence_embeddings_map_to_classes_by_name(shared_data):
+    """sent_splits.mat's columns follow allclasses_names (not id order); rows come back in our class order."""
+    path = os.path.join(shared_data, "CUB", "xlsa17_proposed_split", "sent_splits.mat")
+    with open(os.path.join(shared_data, "CUB", "classes.txt")) as f:
+        names = dict((int(i), n) for i, n in (line.split() for line in f))
+    ids = [1, 2, 3, 47, 200]
+    cfg = type("Cfg", (), {"modality": "captions", "caption_format": "sent_mat", "attrdir": path})
+    vectors = domain.class_vectors(cfg, ids, [names[i] for i in ids])
+    mat = scipy.io.loadmat(path)
+    column = {str(np.asarray(n).ravel()[0]): j for j, n in enumerate(mat["allclasses_names"].ravel())}
+    assert vectors.shape == (5, 1024) and column["002.Laysan_Albatross"] == 0 != column["001.Black_footed_Albatross"]
+    for row, class_id in enumerate(ids):
+        np.testing.assert_array_equal(vectors[row], mat["att"][:, column[names[class_id]]])
+
+
+def test_cub_continuous_attributes_load_as_200_by_312(shared_data):
+    path = os.path.join(shared_data, "CUB", "attributes", "class_attribute_labels_continuous.txt")
+    matrix = domain.class_attributes(path, list(range(1, 201)), "classattrdir")
+    assert matrix.shape == (200, 312) and 0 <= matrix.min() and matrix.max() <= 100
+    np.testing.assert_array_equal(domain.class_attributes(path, [3, 1], "classattrdir"), matrix[[2, 0]])
