@@ -4,7 +4,6 @@ Training pairs are (domain vector of an image's class, that image's gt alpha) fo
 with the seed; the other seen classes validate. The checkpoint with the lowest val loss is kept, and its predicted
 alphas for EVERY class (seen and unseen) are written for alpha2w.py, beside a closed-form ridge baseline.
 """
-import argparse
 import os
 import sys
 import time
@@ -15,7 +14,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from utils import dom2alpha, domain, experiment, io, plots, splits  # noqa: E402
-from utils.cli import UserError, main_guard  # noqa: E402
+from utils.cli import UserError, config_path_from_args, main_guard  # noqa: E402
 from utils.tf_compat import tf, tf1  # noqa: E402
 from utils.training import log10_grid  # noqa: E402
 
@@ -111,18 +110,17 @@ def report(epoch, train_loss, val, improved, seconds):
 
 @main_guard
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", help="experiment config (arg_configs/<net>_config_<DATASET>.json)")
-    args = parser.parse_args(argv)
+    config_path = config_path_from_args(__doc__.splitlines()[0], argv,
+                                        "experiment config (arg_configs/<net>_config_<DATASET>.json)")
     start = time.time()
-    cfg = experiment.load(args.config)
+    cfg = experiment.load(config_path)
     prepared = splits.load_prepared(cfg.prepared_dir)
     vectors = domain.class_vectors(cfg, prepared.class_ids, prepared.class_names)
     if vectors.shape[1] != cfg.n_attr:
-        raise UserError(f"{args.config}: 'n_attr' is {cfg.n_attr} but the {cfg.modality} vectors have "
+        raise UserError(f"{config_path}: 'n_attr' is {cfg.n_attr} but the {cfg.modality} vectors have "
                         f"{vectors.shape[1]} dimensions")
-    alphas, rows = load_alphas(cfg, prepared, args.config)
-    train_ids, val_ids = split_classes(cfg, prepared, args.config)
+    alphas, rows = load_alphas(cfg, prepared, config_path)
+    train_ids, val_ids = split_classes(cfg, prepared, config_path)
     row_of = {c: i for i, c in enumerate(prepared.class_ids)}
     in_train = np.isin(rows, [row_of[c] for c in train_ids])
     train = dom2alpha.AlphaTargets.build(rows[in_train], alphas[in_train])
@@ -131,7 +129,7 @@ def main(argv=None):
           f"classes ({in_train.sum()} images), {len(val_ids)} val classes ({(~in_train).sum()} images), "
           f"{cfg.dom2alpha_model} model, {cfg.alpha_loss_type} loss")
 
-    ridge, ridge_predictions = fit_ridge(cfg, vectors, train, val, args.config)
+    ridge, ridge_predictions = fit_ridge(cfg, vectors, train, val, config_path)
     trainer = Trainer(cfg, vectors, train, len(train.alphas))
     print(f"{'class-level' if trainer.class_level else 'per-image'} objective, {trainer.steps_per_epoch} steps per "
           f"epoch; ridge baseline (lambda {ridge['lambda']:g}): val cosine {ridge['cosine']:.4f} spearman "
@@ -166,7 +164,7 @@ def main(argv=None):
             "initial_val": initial, "val_oracle_cosine": val.oracle_cosine, "best": best, "ridge": ridge, "history": history,
             "files": {"class_alphas": "class_alphas.npy", "class_alphas_ridge": "class_alphas_ridge.npy",
                       "checkpoint": "model.ckpt"},
-            "config_path": os.path.abspath(args.config), "config": io.read_json(args.config),
+            "config_path": os.path.abspath(config_path), "config": io.read_json(config_path),
             "seconds": round(time.time() - start, 1)})
         plots.plot_curves(os.path.join(out, "curves.png"), history, ["val_loss", "val_cosine", "val_spearman"],
                           "value", f"mod2alpha {cfg.dataset} {cfg.modality}: validation classes")

@@ -70,7 +70,7 @@ def test_alphas_of_one_class_are_more_alike_than_alphas_of_different_classes(ext
     assert cosine[same].mean() > cosine[different].mean() + 0.2
 
 
-def test_batch_size_does_not_change_the_alphas(seen_model, extracted, tmp_path, seen_alphas):
+def test_batch_size_does_not_change_the_alphas(extracted, tmp_path, seen_alphas):
     """Each image's gradient is its own: the same importances come out in batches of 7 as in batches of 64."""
     save_path = str(tmp_path / "batch7")
     done = run_extraction(tmp_path, extract_config(seen_alphas, save_path, batch_size=7, n_gradcam=0))
@@ -130,7 +130,7 @@ def test_a_corrupt_image_fails_naming_the_file_and_writes_nothing(seen_model, tm
     ({"ckpt_path": "/nonexistent/model.ckpt"}, "checkpoint not found"),
     ({"n_gradcam": "5"}, "key 'n_gradcam' must be an integer"),
 ])
-def test_bad_configs_fail_with_one_line(seen_model, tmp_path, overrides, words, seen_alphas):
+def test_bad_configs_fail_with_one_line(tmp_path, overrides, words, seen_alphas):
     save_path = tmp_path / "alphas"
     failed = run_extraction(tmp_path, extract_config(seen_alphas, str(save_path), **overrides))
     assert failed.returncode == 2 and "Traceback" not in failed.stderr
@@ -138,7 +138,7 @@ def test_bad_configs_fail_with_one_line(seen_model, tmp_path, overrides, words, 
     assert not save_path.exists()
 
 
-def test_class_list_of_another_dataset_is_rejected(seen_model, tmp_path, seen_alphas):
+def test_class_list_of_another_dataset_is_rejected(tmp_path, seen_alphas):
     other = tmp_path / "classes.txt"
     other.write_text("".join(f"{i} {i:03d}.Some_Bird\n" for i in range(1, 17)))
     failed = run_extraction(tmp_path, extract_config(seen_alphas, str(tmp_path / "alphas"), class_list_f=str(other)))

@@ -25,14 +25,14 @@ def experiment(seen_model, seen_alphas, out, **overrides):
     return cfg
 
 
-def run_mod2alpha(tmp_path, cfg):
+def run_mod2alpha(tmp_path, cfg, *flags):
     path = tmp_path / f"experiment_{len(list(tmp_path.glob('experiment_*')))}.json"
     path.write_text(json.dumps(cfg))
-    return run_script("mod2alpha.py", str(path))
+    return run_script("mod2alpha.py", *flags, str(path))
 
 
-def trained(tmp_path, cfg):
-    done = run_mod2alpha(tmp_path, cfg)
+def trained(tmp_path, cfg, *flags):
+    done = run_mod2alpha(tmp_path, cfg, *flags)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.load(open(os.path.join(cfg["dom2alpha_ckpt_dir"], "mod2alpha.json")))
 
@@ -91,8 +91,9 @@ def test_outputs_give_every_class_an_alpha_and_keep_the_best_val_epoch(seen_mode
 
 
 def test_per_image_path_trains_the_l1_loss(seen_model, seen_alphas, tmp_path):
+    """(Called with the original release's `--config_json` spelling.)"""
     meta = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "l1", alpha_loss_type="l1",
-                                        dom2alpha_model="2layer", n_hidden=32, num_epochs=20))
+                                        dom2alpha_model="2layer", n_hidden=32, num_epochs=20), "--config_json")
     assert meta["objective"] == "per-image"
     assert meta["best"]["val_loss"] < meta["initial_val"]["loss"]
 

@@ -1,4 +1,5 @@
 """User-facing errors: bad input ends a command with one line that names the file and the fix, and exit code 2."""
+import argparse
 import functools
 import sys
 
@@ -19,3 +20,14 @@ def main_guard(main):
             sys.exit(2)
 
     return guarded
+
+
+def config_path_from_args(description, argv, hint):
+    """The config path of a stage command: `stage.py <config>` or, as in the original release, `--config_json <config>`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("config", nargs="?", help=hint)
+    parser.add_argument("--config_json", help="the same, in the original release's spelling")
+    args = parser.parse_args(argv)
+    if (args.config is None) == (args.config_json is None):
+        parser.error("give the config path once: positionally or with --config_json")
+    return args.config or args.config_json
