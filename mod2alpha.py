@@ -31,10 +31,11 @@ def load_alphas(cfg, prepared, source):
     if alphas.shape[1] != cfg.n_alphas:
         raise UserError(f"{source}: 'n_alphas' is {cfg.n_alphas} but {cfg.alphadir} holds alphas of "
                         f"{alphas.shape[1]} channels")
-    foreign = sorted(set(class_ids.tolist()) - set(prepared.seen_ids))
+    present = set(class_ids.tolist())
+    foreign = sorted(present - set(prepared.seen_ids))
     if foreign:
         raise UserError(f"{cfg.alphadir}: class id {foreign[0]} is not a seen class of {cfg.prepared_dir}")
-    empty = [c for c in prepared.seen_ids if c not in set(class_ids.tolist())]
+    empty = [c for c in prepared.seen_ids if c not in present]
     if empty:
         raise UserError(f"{cfg.alphadir}: seen class {empty[0]} ({prepared.name_of(empty[0])}) has no images; "
                         "extract alphas for the seen train + val lists")
@@ -161,7 +162,8 @@ def main(argv=None):
             "class_ids": prepared.class_ids, "class_names": prepared.class_names, "seen_ids": prepared.seen_ids,
             "unseen_ids": prepared.unseen_ids, "train_class_ids": train_ids, "val_class_ids": val_ids,
             "objective": "class-level" if trainer.class_level else "per-image", "selected_on": "val-class loss",
-            "initial_val": initial, "val_oracle_cosine": val.oracle_cosine, "best": best, "ridge": ridge, "history": history,
+            "initial_val": initial, "val_oracle_cosine": val.oracle_cosine, "best": best, "ridge": ridge,
+            "history": history,
             "files": {"class_alphas": "class_alphas.npy", "class_alphas_ridge": "class_alphas_ridge.npy",
                       "checkpoint": "model.ckpt"},
             "config_path": os.path.abspath(config_path), "config": io.read_json(config_path),

@@ -5,7 +5,6 @@ ground-truth class and of the predicted class, i.e. the gradient of the pre-soft
 activations summed over space. Written to `save_path` as .npy arrays and alphas.json (the whole folder at once),
 with Grad-CAM overlays of the first `n_gradcam` images in `save_path/gradcam/`.
 """
-import argparse
 import os
 import sys
 import time
@@ -17,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from utils import checkpoints, config, datasets, importance, input_pipeline, io, metrics, nets_factory  # noqa: E402
 from utils import plots, preprocessing, splits  # noqa: E402
-from utils.cli import UserError, main_guard  # noqa: E402
+from utils.cli import UserError, config_path_from_args, main_guard  # noqa: E402
 from utils.config import Field  # noqa: E402
 from utils.tf_compat import tf, tf1  # noqa: E402
 
@@ -67,9 +66,9 @@ def load_inputs(cfg, source):
                             f"{names[wrong[0]]!r} in {cfg.class_idmaps_json}; both must describe the same dataset")
     list_paths = cfg.dataset_json.split(",") if isinstance(cfg.dataset_json, str) else cfg.dataset_json
     paths, labels = [], []
-    for list_path in list_paths:
-        image_list = splits.load_list(list_path.strip())
-        if io.read_json(os.path.join(os.path.dirname(list_path.strip()), "classes.json")) != classes:
+    for list_path in (p.strip() for p in list_paths):
+        image_list = splits.load_list(list_path)
+        if io.read_json(os.path.join(os.path.dirname(list_path), "classes.json")) != classes:
             raise UserError(f"{list_path}: prepared with other classes than {cfg.class_idmaps_json}; "
                             "use the lists and classes.json of one prepared folder")
         paths += [os.path.abspath(p) for p in image_list.paths]
@@ -125,19 +124,17 @@ def extract(cfg, tensors, views, restore, paths, names, seen_ids, gradcam_dir):
 
 @main_guard
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", help="JSON config (arg_configs/alpha_extract/)")
-    args = parser.parse_args(argv)
+    config_path = config_path_from_args(__doc__.splitlines()[0], argv, "JSON config (arg_configs/alpha_extract/)")
     start = time.time()
-    cfg = config.load_config(args.config, SCHEMA)
-    spec = nets_factory.spec_from_config(cfg, args.config)
-    bypass = importance.parse_bypass(cfg.bypass_name, args.config)
-    seen_ids, names, paths, labels = load_inputs(cfg, args.config)
+    cfg = config.load_config(config_path, SCHEMA)
+    spec = nets_factory.spec_from_config(cfg, config_path)
+    bypass = importance.parse_bypass(cfg.bypass_name, config_path)
+    seen_ids, names, paths, labels = load_inputs(cfg, config_path)
     print(f"alphas of {cfg.model_name} at {cfg.layer_name} for {len(paths)} images, checkpoint {cfg.ckpt_path}"
           + (f", bypass {','.join(bypass)}" if bypass else ""))
     graph = tf.Graph()
     with graph.as_default():
-        tensors, views, layer_shape, restore = build(cfg, spec, bypass, paths, labels, args.config)
+        tensors, views, layer_shape, restore = build(cfg, spec, bypass, paths, labels, config_path)
     graph.finalize()
     with io.atomic_dir(cfg.save_path) as tmp, graph.as_default():
         arrays = extract(cfg, tensors, views, restore, paths, names, seen_ids, os.path.join(tmp, "gradcam"))
@@ -152,9 +149,10 @@ def main(argv=None):
         io.write_json(os.path.join(tmp, "alphas.json"), {
             "model_name": cfg.model_name, "layer_name": cfg.layer_name, "layer_shape": layer_shape,
             "n_images": len(paths), "n_alphas": int(arrays["gt_alphas"].shape[1]),
-            "checkpoint": os.path.abspath(checkpoints.checkpoint_prefix(cfg.ckpt_path)), "orig_ckpt_path": cfg.orig_ckpt_path,
+            "checkpoint": os.path.abspath(checkpoints.checkpoint_prefix(cfg.ckpt_path)),
+            "orig_ckpt_path": cfg.orig_ckpt_path,
             "bypass": bypass, "seen_class_ids": seen_ids, "per_class_accuracy": accuracy,
-            "files": OUTPUT_FILES, "config_path": os.path.abspath(args.config), "config": io.read_json(args.config),
+            "files": OUTPUT_FILES, "config_path": os.path.abspath(config_path), "config": io.read_json(config_path),
             "seconds": round(time.time() - start, 1)})
     print(f"wrote {cfg.save_path}: alphas [{len(paths)}, {arrays['gt_alphas'].shape[1]}], per-class accuracy of the "
           f"seen predictions on these images {accuracy:.3f}, {min(cfg.n_gradcam, len(paths))} Grad-CAM overlays")

@@ -5,7 +5,6 @@ loss (patience `estop_fc`); phase 2, if `finetune_whole_cnn`, trains the whole n
 (`lr_full`, `estop_full`). The best checkpoint by seen-val loss is kept in `<save_path>/best/`. A log10 range for
 `lr_fc`, `lr_full` or `wt_dec` ("-4,-2") runs the grid and selects on seen-val loss only.
 """
-import argparse
 import os
 import shutil
 import sys
@@ -17,7 +16,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from utils import checkpoints, config, input_pipeline, io, metrics, nets_factory, plots, splits  # noqa: E402
-from utils.cli import UserError, main_guard  # noqa: E402
+from utils.cli import UserError, config_path_from_args, main_guard  # noqa: E402
 from utils.config import Field  # noqa: E402
 from utils.tf_compat import slim, tf, tf1  # noqa: E402
 from utils.training import EarlyStopping, grid, log10_grid  # noqa: E402
@@ -239,15 +238,13 @@ def finalize(save_path, chosen, summary):
 
 @main_guard
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", help="JSON config (arg_configs/seen_finetune/)")
-    args = parser.parse_args(argv)
-    cfg = config.load_config(args.config, SCHEMA)
-    spec = check_config(cfg, args.config)
-    data = load_lists(cfg, args.config)
+    config_path = config_path_from_args(__doc__.splitlines()[0], argv, "JSON config (arg_configs/seen_finetune/)")
+    cfg = config.load_config(config_path, SCHEMA)
+    spec = check_config(cfg, config_path)
+    data = load_lists(cfg, config_path)
     searched = [k for k, used in (("lr_fc", cfg.num_epochs_fc > 0), ("lr_full", cfg.finetune_whole_cnn),
                                   ("wt_dec", True)) if used]  # a grid over a phase that does not run is skipped
-    settings = grid({k: log10_grid(getattr(cfg, k), k, args.config) for k in searched})
+    settings = grid({k: log10_grid(getattr(cfg, k), k, config_path) for k in searched})
     if len(settings) == 1:
         runs = [(settings[0], Run(cfg, spec, data, settings[0], cfg.save_path).train())]
     else:
@@ -260,7 +257,7 @@ def main(argv=None):
             {**setting, **{k: state["best"][k] for k in ("phase", "epoch", "val_loss", "val_acc")}}
             for setting, state in runs])
     setting, chosen = min(runs, key=lambda run: run[1]["best"]["val_loss"])
-    perf = finalize(cfg.save_path, chosen, {"config": args.config, "model_name": cfg.model_name,
+    perf = finalize(cfg.save_path, chosen, {"config": config_path, "model_name": cfg.model_name,
                                             "num_classes": cfg.num_classes, "selected_on": "seen-val loss",
                                             **setting})
     print(f"best checkpoint {perf['best_checkpoint']} ({perf['phase']} epoch {perf['epoch']}): val loss "

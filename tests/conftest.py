@@ -39,27 +39,41 @@ def last_error_line(completed):
     return lines[-1] if lines else ""
 
 
+def synth_config(folder, out_dir, **overrides):
+    """A validated preparation config for a generated dataset in `folder`."""
+    from utils import datasets
+    from utils.config import validate
+    raw = {"name": "SYNTH", "dataset_format": "CUB", "data_dir": folder, "image_dir": os.path.join(folder, "images"),
+           "split_dir": os.path.join(folder, "xlsa17_proposed_split"), "out_dir": out_dir, "random_seed": 1}
+    raw.update(overrides)
+    return validate(raw, datasets.PREPARE_SCHEMA, "test-config")
+
+
+def finetune_config(prepared, save_path, **overrides):
+    """A cnn_finetune.py config for small_cnn from scratch on a prepared generated dataset."""
+    cfg = {"train_split_json": f"{prepared}/seen_train.txt", "val_split_json": f"{prepared}/seen_val.txt",
+           "test_split_json": f"{prepared}/seen_test.txt", "model_class": "small_cnn", "model_name": "small_cnn",
+           "image_size": 64, "layer_name": "logits", "num_classes": 9, "preprocess_fn": "small_cnn_preprocessing",
+           "batch_size": 32, "num_workers": 2, "scope": "small_cnn_arg_scope", "wt_dec": 5e-4, "dropout": 0.5,
+           "ckpt_path": None, "train_from_scratch": True, "lr_fc": 1e-3, "lr_full": 3e-3, "save_path": save_path,
+           "finetune_whole_cnn": True, "estop_fc": 2, "estop_full": 5, "num_epochs_fc": 1, "num_epochs_full": 2,
+           "random_seed": 1}
+    cfg.update(overrides)
+    return cfg
+
+
 @pytest.fixture(scope="session")
 def seen_model(tmp_path_factory):
     """A generated dataset (40 classes: 30 seen, 10 unseen; 100 images each), prepared, and small_cnn finetuned on its
     seen classes (25 epochs, about 75 s): the trained network that the later stages' tests start from. It needs this
     many seen classes for a domain -> alpha map to generalise to held-out classes."""
     from utils import datasets, synthetic
-    from utils.config import validate
     root = tmp_path_factory.mktemp("seen_model")
     data, prepared, save_path = str(root / "synth"), str(root / "prepared"), str(root / "finetune")
     synthetic.generate(data, seed=5, n_classes=40, n_unseen=10, n_val_classes=10, images_per_class=100)
-    datasets.prepare(validate({"name": "SYNTH", "dataset_format": "CUB", "data_dir": data,
-                               "image_dir": os.path.join(data, "images"),
-                               "split_dir": os.path.join(data, "xlsa17_proposed_split"), "out_dir": prepared},
-                              datasets.PREPARE_SCHEMA, "seen_model fixture"))
-    config = {"train_split_json": f"{prepared}/seen_train.txt", "val_split_json": f"{prepared}/seen_val.txt",
-              "test_split_json": f"{prepared}/seen_test.txt", "model_class": "small_cnn", "model_name": "small_cnn",
-              "image_size": 64, "layer_name": "logits", "num_classes": 30, "preprocess_fn": "small_cnn_preprocessing",
-              "batch_size": 32, "num_workers": 2, "scope": "small_cnn_arg_scope", "wt_dec": 5e-4, "dropout": 0.5,
-              "ckpt_path": None, "train_from_scratch": True, "lr_fc": 1e-3, "lr_full": 2e-3, "save_path": save_path,
-              "finetune_whole_cnn": True, "estop_fc": 3, "estop_full": 8, "num_epochs_fc": 0, "num_epochs_full": 25,
-              "random_seed": 123}
+    datasets.prepare(synth_config(data, prepared, random_seed=0))
+    config = finetune_config(prepared, save_path, num_classes=30, lr_full=2e-3, estop_fc=3, estop_full=8,
+                             num_epochs_fc=0, num_epochs_full=25, random_seed=123)
     config_path = root / "finetune.json"
     config_path.write_text(json.dumps(config))
     done = run_script("seen_pretraining/cnn_finetune.py", str(config_path))

@@ -115,8 +115,9 @@ def test_a_corrupt_image_fails_naming_the_file_and_writes_nothing(seen_model, tm
     lines[3] = f"{broken} {lines[3].split()[-1]}"  # an absolute path joins to itself
     (prepared / "seen_val.txt").write_text("\n".join(lines) + "\n")
     save_path = tmp_path / "alphas"
-    failed = run_extraction(tmp_path, extract_config(seen_alphas, str(save_path), class_idmaps_json=f"{prepared}/classes.json",
-                                                     dataset_json=f"{prepared}/seen_train.txt,{prepared}/seen_val.txt"))
+    failed = run_extraction(tmp_path, extract_config(
+        seen_alphas, str(save_path), class_idmaps_json=f"{prepared}/classes.json",
+        dataset_json=f"{prepared}/seen_train.txt,{prepared}/seen_val.txt"))
     assert failed.returncode == 2 and "Traceback" not in failed.stderr
     assert last_error_line(failed).startswith(f"error: {broken}: cannot be read as an image")
     assert not save_path.exists()

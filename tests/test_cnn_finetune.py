@@ -3,21 +3,8 @@ import os
 
 import pytest
 
-from conftest import last_error_line, run_script
+from conftest import finetune_config, last_error_line, run_script, synth_config
 from utils import checkpoints, datasets, synthetic
-from utils.config import validate
-
-
-def finetune_config(prepared, save_path, **overrides):
-    cfg = {"train_split_json": f"{prepared}/seen_train.txt", "val_split_json": f"{prepared}/seen_val.txt",
-           "test_split_json": f"{prepared}/seen_test.txt", "model_class": "small_cnn", "model_name": "small_cnn",
-           "image_size": 64, "layer_name": "logits", "num_classes": 9, "preprocess_fn": "small_cnn_preprocessing",
-           "batch_size": 32, "num_workers": 2, "scope": "small_cnn_arg_scope", "wt_dec": 5e-4, "dropout": 0.5,
-           "ckpt_path": None, "train_from_scratch": True, "lr_fc": 1e-3, "lr_full": 3e-3, "save_path": save_path,
-           "finetune_whole_cnn": True, "estop_fc": 2, "estop_full": 5, "num_epochs_fc": 1, "num_epochs_full": 2,
-           "random_seed": 1}
-    cfg.update(overrides)
-    return cfg
 
 
 def run_stage(tmp_path, cfg):
@@ -29,10 +16,7 @@ def run_stage(tmp_path, cfg):
 @pytest.fixture(scope="module")
 def prepared(small_synth, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("prep") / "synth")
-    datasets.prepare(validate({"name": "SYNTH", "dataset_format": "CUB", "data_dir": small_synth,
-                               "image_dir": os.path.join(small_synth, "images"),
-                               "split_dir": os.path.join(small_synth, "xlsa17_proposed_split"), "out_dir": out},
-                              datasets.PREPARE_SCHEMA, "test"))
+    datasets.prepare(synth_config(small_synth, out, random_seed=0))
     return out
 
 
@@ -83,10 +67,7 @@ def test_small_cnn_on_generated_data_reaches_0_8_per_class_seen_val_accuracy(tmp
     """A few minutes' budget: 12 seen classes x 60 images, 20 epochs from scratch (~25 s); selected on seen-val loss."""
     data, prepared = str(tmp_path / "synth"), str(tmp_path / "prepared")
     synthetic.generate(data, seed=5, n_classes=16, n_unseen=4, n_val_classes=4, images_per_class=60)
-    datasets.prepare(validate({"name": "SYNTH", "dataset_format": "CUB", "data_dir": data,
-                               "image_dir": os.path.join(data, "images"),
-                               "split_dir": os.path.join(data, "xlsa17_proposed_split"), "out_dir": prepared},
-                              datasets.PREPARE_SCHEMA, "test"))
+    datasets.prepare(synth_config(data, prepared, random_seed=0))
     save_path = str(tmp_path / "run")
     done = run_stage(tmp_path, finetune_config(prepared, save_path, num_classes=12, num_epochs_fc=0,
                                                num_epochs_full=20, lr_full=2e-3, estop_full=5, random_seed=123))

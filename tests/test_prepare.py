@@ -7,18 +7,11 @@ import numpy as np
 import pytest
 import scipy.io
 
+from conftest import synth_config
 from utils import datasets, splits
 from utils.cli import UserError
-from utils.config import validate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def synth_config(folder, out_dir, **overrides):
-    raw = {"name": "SYNTH", "dataset_format": "CUB", "data_dir": folder, "image_dir": os.path.join(folder, "images"),
-           "split_dir": os.path.join(folder, "xlsa17_proposed_split"), "out_dir": out_dir, "random_seed": 1}
-    raw.update(overrides)
-    return validate(raw, datasets.PREPARE_SCHEMA, "test-config")
 
 
 def prepared(small_synth, out_dir, **overrides):

@@ -30,6 +30,13 @@ def _require(path, key):
     return path
 
 
+def _rows_by_class_id(table, path, class_ids):
+    """Rows of a table with one row per dataset class in id order (row k-1 = class k), for `class_ids`."""
+    if table.shape[0] < max(class_ids):
+        raise UserError(f"{path}: {table.shape[0]} rows, but class id {max(class_ids)} needs row {max(class_ids)}")
+    return table[np.asarray(class_ids) - 1]
+
+
 def class_attributes(path, class_ids, key):
     """A class x attribute matrix: the prepared .npy (rows = prepared classes) or an official .txt (one row per
     class of the dataset's classes.txt, in id order). Missing values (-1, AwA2) become 0."""
@@ -44,9 +51,7 @@ def class_attributes(path, class_ids, key):
             table = np.loadtxt(path, dtype=np.float64, ndmin=2)
         except ValueError as err:
             raise UserError(f"{path}: not a numeric class x attribute matrix ({err})") from None
-        if table.shape[0] < max(class_ids):
-            raise UserError(f"{path}: {table.shape[0]} rows, but class id {max(class_ids)} needs row {max(class_ids)}")
-        matrix = table[np.asarray(class_ids) - 1]
+        matrix = _rows_by_class_id(table, path, class_ids)
     return np.where(matrix == -1, 0.0, matrix)
 
 
@@ -68,10 +73,7 @@ def _wikipedia(path, class_ids, key):
     mat = scipy.io.loadmat(_require(path, key), variable_names=["PredicateMatrix"])
     if "PredicateMatrix" not in mat:
         raise UserError(f"{path}: no 'PredicateMatrix'; expected the original release's TF-IDF .mat")
-    table = np.asarray(mat["PredicateMatrix"], dtype=np.float64)
-    if table.shape[0] < max(class_ids):
-        raise UserError(f"{path}: {table.shape[0]} rows, but class id {max(class_ids)} needs row {max(class_ids)}")
-    return table[np.asarray(class_ids) - 1]
+    return _rows_by_class_id(np.asarray(mat["PredicateMatrix"], dtype=np.float64), path, class_ids)
 
 
 def _reed_w2v(attrdir, class_names, key):
