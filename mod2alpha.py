@@ -114,7 +114,7 @@ def main(argv=None):
     config_path = config_path_from_args(__doc__.splitlines()[0], argv,
                                         "experiment config (arg_configs/<net>_config_<DATASET>.json)")
     start = time.time()
-    cfg = experiment.load(config_path)
+    cfg = experiment.load(config_path, "mod2alpha")
     prepared = splits.load_prepared(cfg.prepared_dir)
     vectors = domain.class_vectors(cfg, prepared.class_ids, prepared.class_names)
     if vectors.shape[1] != cfg.n_attr:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Learns domain knowledge -> neuron importances: `bash mod2alpha.sh [SYNTH|AWA2|CUB|CUB_001_050]` runs that dataset's
+# Learns domain knowledge -> neuron importances: `bash mod2alpha.sh [SYNTH|SYNTH_val1|AWA2|CUB|CUB_001_050]` runs that dataset's
 # shipped experiment configs (default SYNTH, the generated dataset); `bash mod2alpha.sh path/to/config.json ...` the
 # given ones. Run from anywhere; configs' paths are relative to the repository root.
 set -euo pipefail
@@ -8,6 +8,7 @@ cd "$(dirname "$0")"
 DIR=arg_configs
 case "${1:-SYNTH}" in
   SYNTH) CONFIGS=("$DIR/small_cnn_config_SYNTH.json" "$DIR/small_cnn_config_SYNTH_captions.json") ;;
+  SYNTH_val1) CONFIGS=("$DIR/small_cnn_config_SYNTH_val1.json" "$DIR/small_cnn_config_SYNTH_val1_captions.json") ;;
   AWA2) CONFIGS=("$DIR/vgg16_config_AWA2.json" "$DIR/resnet_config_AWA2.json") ;;
   CUB) CONFIGS=("$DIR/vgg16_config_CUB.json" "$DIR/resnet_config_CUB.json" "$DIR/vgg16_config_CUB_captions.json"
                 "$DIR/resnet_config_CUB_captions.json") ;;

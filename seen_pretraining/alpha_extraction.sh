@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Extracts seen-class neuron importances: `bash alpha_extraction.sh [SYNTH|AWA2|CUB|CUB_001_050]` runs that dataset's
+# Extracts seen-class neuron importances: `bash alpha_extraction.sh [SYNTH|SYNTH_val1|AWA2|CUB|CUB_001_050]` runs that dataset's
 # shipped configs (default SYNTH, the generated dataset); `bash alpha_extraction.sh path/to/config.json ...` the given.
 # Run from anywhere; configs' paths are relative to seen_pretraining/, as in the original release.
 set -euo pipefail
@@ -8,6 +8,7 @@ cd "$(dirname "$0")"
 DIR=arg_configs/alpha_extract
 case "${1:-SYNTH}" in
   SYNTH) CONFIGS=("$DIR/SYNTH_small_cnn_finetuned_cnn_trainval_alpha_extract_config.json") ;;
+  SYNTH_val1) CONFIGS=("$DIR/SYNTH_val1_small_cnn_finetuned_cnn_trainval_alpha_extract_config.json") ;;
   AWA2) CONFIGS=("$DIR/AWA2_vgg_16_finetuned_cnn_trainval_alpha_extract_config.json"
                  "$DIR/AWA2_resnet_v1_101_finetuned_cnn_trainval_alpha_extract_config.json") ;;
   CUB) CONFIGS=("$DIR/CUB_vgg_16_finetuned_cnn_trainval_alpha_extract_config.json"

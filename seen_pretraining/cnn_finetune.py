@@ -197,10 +197,8 @@ class Run:
     def report(self, row, improved):
         self.state["history"].append(row)
         step = len(self.state["history"])
-        summary = tf1.Summary(value=[tf1.Summary.Value(tag=k, simple_value=row[k]) for k in
-                                     ("train_loss", "val_loss", "test_loss", "train_acc", "val_acc", "test_acc")])
-        self.writer.add_summary(summary, step)
-        self.writer.flush()
+        plots.write_scalars(self.writer, row, ("train_loss", "val_loss", "test_loss", "train_acc", "val_acc",
+                                               "test_acc"), step)
         print(f"[{row['phase']} {row['epoch']:3d}] loss train {row['train_loss']:.4f} val {row['val_loss']:.4f} | "
               f"per-class acc train {row['train_acc']:.3f} val {row['val_acc']:.3f} test {row['test_acc']:.3f} | "
               f"{row['seconds']:.0f}s{'  *best val loss' if improved else ''}", flush=True)

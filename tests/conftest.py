@@ -62,39 +62,86 @@ def finetune_config(prepared, save_path, **overrides):
     return cfg
 
 
-@pytest.fixture(scope="session")
-def seen_model(tmp_path_factory):
-    """A generated dataset (40 classes: 30 seen, 10 unseen; 100 images each), prepared, and small_cnn finetuned on its
-    seen classes (25 epochs, about 75 s): the trained network that the later stages' tests start from. It needs this
-    many seen classes for a domain -> alpha map to generalise to held-out classes."""
-    from utils import datasets, synthetic
-    root = tmp_path_factory.mktemp("seen_model")
-    data, prepared, save_path = str(root / "synth"), str(root / "prepared"), str(root / "finetune")
-    synthetic.generate(data, seed=5, n_classes=40, n_unseen=10, n_val_classes=10, images_per_class=100)
-    datasets.prepare(synth_config(data, prepared, random_seed=0))
-    config = finetune_config(prepared, save_path, num_classes=30, lr_full=2e-3, estop_fc=3, estop_full=8,
-                             num_epochs_fc=0, num_epochs_full=25, random_seed=123)
+def finetuned(root, data, split="proposed", num_classes=30, epochs=25):
+    """`data` prepared (seed 0) with `split` and small_cnn finetuned on its seen classes: the trained network that the
+    later stages' tests start from."""
+    from utils import datasets
+    prepared, save_path = str(root / "prepared"), str(root / "finetune")
+    datasets.prepare(synth_config(data, prepared, random_seed=0, split=split))
+    config = finetune_config(prepared, save_path, num_classes=num_classes, lr_full=2e-3, estop_fc=3, estop_full=8,
+                             num_epochs_fc=0, num_epochs_full=epochs, random_seed=123)
     config_path = root / "finetune.json"
     config_path.write_text(json.dumps(config))
     done = run_script("seen_pretraining/cnn_finetune.py", str(config_path))
     assert done.returncode == 0, done.stderr[-3000:]
     return {"data": data, "prepared": prepared, "save_path": save_path, "checkpoint": os.path.join(save_path, "best"),
-            "finetune_stdout": done.stdout}
+            "num_classes": num_classes, "finetune_stdout": done.stdout}
 
 
-@pytest.fixture(scope="session")
-def seen_alphas(seen_model, tmp_path_factory):
-    """alpha_extraction.py run on the `seen_model` network (seen train + val images): its save_path."""
-    root = tmp_path_factory.mktemp("seen_alphas")
-    prepared = seen_model["prepared"]
-    config = {"random_seed": 123, "num_classes": 30, "class_list_f": os.path.join(seen_model["data"], "classes.txt"),
+def extracted(model, root):
+    """alpha_extraction.py run on a `finetuned` network (seen train + val images): its config."""
+    prepared = model["prepared"]
+    config = {"random_seed": 123, "num_classes": model["num_classes"],
+              "class_list_f": os.path.join(model["data"], "classes.txt"),
               "class_idmaps_json": f"{prepared}/classes.json",
               "dataset_json": f"{prepared}/seen_train.txt,{prepared}/seen_val.txt",
               "preprocess_fn": "small_cnn_preprocessing", "model_class": "small_cnn", "model_name": "small_cnn",
               "image_size": 64, "num_workers": 2, "batch_size": 64, "scope": "small_cnn_arg_scope",
-              "bypass_name": "None", "orig_ckpt_path": None, "ckpt_path": seen_model["checkpoint"],
+              "bypass_name": "None", "orig_ckpt_path": None, "ckpt_path": model["checkpoint"],
               "layer_name": "small_cnn/conv4", "save_path": str(root / "alphas"), "n_gradcam": 5}
     (root / "extract.json").write_text(json.dumps(config))
     done = run_script("seen_pretraining/alpha_extraction.py", str(root / "extract.json"))
     assert done.returncode == 0, done.stderr[-3000:]
     return config
+
+
+def experiment_config(model, alphas, root, **overrides):
+    """An experiment config (mod2alpha + alpha2w keys) over a `finetuned` network and its `extracted` alphas."""
+    prepared = model["prepared"]
+    cfg = {"dataset": "SYNTH", "prepared_dir": prepared, "random_seed": 7, "modality": "attributes",
+           "supervision": "class", "classattrdir": f"{prepared}/class_attributes.npy", "n_attr": 19,
+           "n_alphas": 128, "alphadir": alphas["save_path"], "n_train_class": int(model["num_classes"] * 0.8),
+           "dom2alpha_model": "linear", "alpha_loss_type": "cd", "learning_rate": 3e-3,
+           "dom2alpha_batch_size": 64, "num_epochs": 150, "dom2alpha_ckpt_dir": str(root / "mod2alpha"),
+           "ckpt_path": model["checkpoint"], "model_class": "small_cnn", "model_name": "small_cnn",
+           "scope": "small_cnn_arg_scope", "image_size": 64, "preprocess_fn": "small_cnn_preprocessing",
+           "layer_name": "conv4", "batch_size": 64, "num_workers": 2, "unseen_w_init": "seen_centered",
+           "sampling_mode": "seen", "n_probe_images": 600, "examples_per_class": 100, "reg_lambda": 1e-3,
+           "reg_loss": "dimn_wise_l2", "optimizer": "adam", "ckpt_dir": str(root / "alpha2w")}
+    cfg.update(overrides)
+    return cfg
+
+
+def run_stage(script, cfg, folder):
+    """Write `cfg` to a new JSON file in `folder` and run the stage script on it."""
+    path = folder / f"config_{len(list(folder.glob('config_*.json')))}.json"
+    path.write_text(json.dumps(cfg))
+    return run_script(script, str(path))
+
+
+@pytest.fixture(scope="session")
+def seen_model(tmp_path_factory):
+    """A generated dataset (40 classes: 30 seen, 10 unseen, 10 of the seen in valclasses1; 100 images each) and small_cnn
+    finetuned on its seen classes (25 epochs, about 75 s). It needs this many seen classes for a domain -> alpha map to
+    generalise to held-out classes."""
+    from utils import synthetic
+    root = tmp_path_factory.mktemp("seen_model")
+    data = str(root / "synth")
+    synthetic.generate(data, seed=5, n_classes=40, n_unseen=10, n_val_classes=10, images_per_class=100)
+    return finetuned(root, data)
+
+
+@pytest.fixture(scope="session")
+def seen_alphas(seen_model, tmp_path_factory):
+    """alpha_extraction.py run on the `seen_model` network: its config (the alphas are in its save_path)."""
+    return extracted(seen_model, tmp_path_factory.mktemp("seen_alphas"))
+
+
+@pytest.fixture(scope="session")
+def seen_class_alphas(seen_model, seen_alphas, tmp_path_factory):
+    """mod2alpha.py (attributes) run on the `seen_alphas`: the experiment config, ready for alpha2w.py."""
+    root = tmp_path_factory.mktemp("class_alphas")
+    cfg = experiment_config(seen_model, seen_alphas, root)
+    done = run_stage("mod2alpha.py", cfg, root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return cfg

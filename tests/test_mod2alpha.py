@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from conftest import last_error_line, run_script
+from conftest import experiment_config, last_error_line, run_script
 from utils import dom2alpha, domain, splits
 from utils.tf_compat import tf, tf1
 
@@ -15,14 +15,8 @@ N_TRAIN_CLASS = 24  # of the fixture's 30 seen classes; the other 6 validate
 
 
 def experiment(seen_model, seen_alphas, out, **overrides):
-    prepared = seen_model["prepared"]
-    cfg = {"dataset": "SYNTH", "prepared_dir": prepared, "random_seed": 7, "modality": "attributes",
-           "supervision": "class", "classattrdir": f"{prepared}/class_attributes.npy", "n_attr": 19,
-           "n_alphas": 128, "alphadir": seen_alphas["save_path"], "n_train_class": N_TRAIN_CLASS,
-           "dom2alpha_model": "linear", "alpha_loss_type": "cd", "learning_rate": 3e-3,
-           "dom2alpha_batch_size": 64, "num_epochs": 150, "dom2alpha_ckpt_dir": str(out)}
-    cfg.update(overrides)
-    return cfg
+    return experiment_config(seen_model, seen_alphas, out.parent, **{"n_train_class": N_TRAIN_CLASS,
+                                                                     "dom2alpha_ckpt_dir": str(out), **overrides})
 
 
 def run_mod2alpha(tmp_path, cfg, *flags):

@@ -1,21 +1,33 @@
 """The NIWT experiment config: one JSON per dataset x network x modality (`arg_configs/<net>_config_<DATASET>.json`),
 read by mod2alpha.py and alpha2w.py, as in the original release. Paths are relative to the repository root.
 
-Keys keep the original's names and meanings; new keys are marked "(new)".
+Keys keep the original's names and meanings; new keys are marked "(new)". Each stage requires its own keys and the
+common ones; the other stage's keys may be left out (a config for one stage only), but unknown keys are errors.
 """
-from utils import config
+import dataclasses
+
+from utils import config, nets_factory
 from utils.cli import UserError
 from utils.config import Field
 
 MODALITIES = ("attributes", "captions", "wikipedia")
 CAPTION_FORMATS = ("reed_w2v", "sent_mat", "text")
+SAMPLING_MODES = ("imagenet", "seen", "noise")
+OPTIMIZERS = ("adam", "sgd", "sgd_momentum")
 
-SCHEMA = {
+COMMON = {
     "dataset": Field((str,), help="dataset name, e.g. CUB (used in messages and outputs)"),
     "prepared_dir": Field((str,), help="(new) the prepared folder: classes.json, class attributes, image lists"),
     "random_seed": Field((int,)),
-    # mod2alpha: domain knowledge -> alphas
     "modality": Field((str,), choices=MODALITIES),
+    "n_alphas": Field((int,), help="channels of the alpha layer"),
+    "alphadir": Field((str,), help="alpha_extraction.py's save_path"),
+    "dom2alpha_ckpt_dir": Field((str,), help="mod2alpha output folder: best checkpoint and class alphas"),
+    "learning_rate": Field((float,), help="of both trained stages, as in the original"),
+    "num_epochs": Field((int,), help="of both trained stages, as in the original"),
+}
+
+MOD2ALPHA = {
     "supervision": Field((str,), choices=("class",), help="domain vectors are per class"),
     "classattrdir": Field((str, type(None)), default=None,
                           help="continuous class attributes: the prepared class_attributes.npy or the official .txt"),
@@ -27,8 +39,6 @@ SCHEMA = {
                             help="(new) captions: reed_w2v (attrdir 'text_c10,w2v_c10'), sent_mat (xlsa17 .mat), "
                                  "text (TF-IDF of text files)"),
     "n_attr": Field((int,), help="length of the domain vectors"),
-    "n_alphas": Field((int,), help="channels of the alpha layer"),
-    "alphadir": Field((str,), help="alpha_extraction.py's save_path"),
     "n_train_class": Field((int,), help="seen classes that train the map; the other seen classes validate it"),
     "dom2alpha_model": Field((str,), choices=("linear", "multilayer", "2layer")),
     "n_hidden_1": Field((int, type(None)), default=None, help="multilayer: first hidden layer"),
@@ -37,20 +47,67 @@ SCHEMA = {
     "alpha_loss_type": Field((str,), choices=("cd", "l1", "cdandl1")),
     "cdl1_reg": Field((float,), default=1.0, help="cdandl1: weight of the cosine term"),
     "dom2alpha_lambda_reg": Field((float,), default=0.0, help="weight of |l2(pred) - l2(alphas)| per batch"),
-    "learning_rate": Field((float,)),
     "dom2alpha_batch_size": Field((int,)),
-    "num_epochs": Field((int,)),
     "class_level_loss": Field((bool,), default=True,
                               help="(new) cd loss evaluated exactly with one term per class; false: per image"),
     "ridge_lambda": Field((float, str), default="-3,4",
                           help="(new) closed-form ridge baseline: a number or a log10 range chosen on val classes"),
-    "dom2alpha_ckpt_dir": Field((str,), help="mod2alpha output folder: best checkpoint and class alphas"),
 }
 
+ALPHA2W = {
+    "ckpt_path": Field((str,), help="the finetuned seen network: a prefix or a folder such as <save_path>/best"),
+    **nets_factory.MODEL_FIELDS,
+    "layer_name": Field((str,), help="alpha layer, e.g. conv5/conv5_3 or vgg_16/conv5/conv5_3"),
+    "last_layer": Field((str, type(None)), default=None,
+                        help="penultimate end point the heads read (vgg_16/fc7, resnet_v1_101/block4); checked"),
+    "batch_size": Field((int,), help="examples per alpha2w step"),
+    "num_workers": Field((int,), help="parallel image decoding"),
+    "unseen_w_init": Field((str,), choices=("seen_centered", "seen_mean"),
+                           help="per input dim N(mean, std) of the seen weights, or their mean"),
+    "sampling_mode": Field((str,), choices=SAMPLING_MODES, help="probe images: a list, seen train images, noise"),
+    "sampling_images": Field((str, type(None)), default=None,
+                             help="imagenet: a pickled list of image paths or a text list, one path per line"),
+    "n_probe_images": Field((int,), default=3000, help="(new) probe images drawn with the seed (the original: 3000)"),
+    "examples_per_class": Field((int, str), default=200,
+                                help="(new) examples per unseen class, or \"test_counts\" (the original)"),
+    "reg_lambda": Field((float,), help="weight of the pull towards the mean seen weight"),
+    "reg_loss": Field((str,), choices=("dimn_wise_l2",)),
+    "optimizer": Field((str,), choices=OPTIMIZERS),
+    "zsl_loss_estop_window": Field((int,), default=40, help="iterations without improvement before stopping"),
+    "eps_perc": Field((float,), default=0.01, help="relative loss decrease that counts as an improvement"),
+    "ckpt_dir": Field((str,), help="alpha2w output folder"),
+    "cache_frozen_features": Field((bool,), default=True,
+                                   help="(new) compute the frozen trunk once (fast); false: the original's path"),
+    "unseen_norm_matching": Field((bool,), default=False,
+                                  help="(new) score with unseen weights scaled to the mean seen norm and bias"),
+    "calibration_gamma": Field((float, str, type(None)), default=None,
+                               help="(new) calibrated stacking: a number, or a validation run's results.json"),
+}
 
-def load(path):
-    """Read and validate an experiment config; check the keys that depend on each other."""
-    cfg = config.load_config(path, SCHEMA)
+STAGES = {"mod2alpha": MOD2ALPHA, "alpha2w": ALPHA2W}
+SCHEMA = {**COMMON, **MOD2ALPHA, **ALPHA2W}
+
+
+def _optional(field):
+    if field.default is not config.REQUIRED:
+        return field
+    return dataclasses.replace(field, types=field.types + (type(None),), default=None)
+
+
+def load(path, stage):
+    """Read and validate an experiment config for `stage`; check the keys that depend on each other."""
+    other = {key for name, keys in STAGES.items() if name != stage for key in keys}
+    schema = {key: _optional(field) if key in other else field for key, field in SCHEMA.items()}
+    cfg = config.load_config(path, schema)
+    if stage == "mod2alpha":
+        _check_mod2alpha(cfg, path)
+    elif cfg.sampling_mode == "imagenet" and cfg.sampling_images is None:
+        raise UserError(f"{path}: 'sampling_mode' imagenet reads 'sampling_images', which is null; give a list of "
+                        "probe images or use sampling_mode \"seen\" or \"noise\"")
+    return cfg
+
+
+def _check_mod2alpha(cfg, path):
     needed = {"multilayer": ("n_hidden_1", "n_hidden_2"), "2layer": ("n_hidden",)}.get(cfg.dom2alpha_model, ())
     for key in needed:
         if getattr(cfg, key) is None:
@@ -60,4 +117,3 @@ def load(path):
         raise UserError(f"{path}: modality '{cfg.modality}' reads '{source_key}', which is null")
     if cfg.modality == "captions" and cfg.caption_format is None:
         raise UserError(f"{path}: modality 'captions' needs 'caption_format' ({', '.join(CAPTION_FORMATS)})")
-    return cfg

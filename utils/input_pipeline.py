@@ -11,16 +11,31 @@ AUTOTUNE = tf.data.AUTOTUNE
 def image_dataset(paths, labels, preprocessing_name, image_size, batch_size, is_training, seed=None,
                   num_parallel_calls=AUTOTUNE):
     """Batches of (float images [B, S, S, 3], int64 labels [B], paths [B]); training order is reshuffled per epoch."""
-    preprocess = preprocessing.get_preprocessing(preprocessing_name, is_training)
-
-    def load(path, label):
-        image = preprocessing.decode_image(tf.io.read_file(path))
-        return preprocess(image, image_size, image_size), label, path
-
+    load = _loader(preprocessing_name, image_size, is_training)
     dataset = tf.data.Dataset.from_tensor_slices((list(paths), list(labels)))
     if is_training:
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(load, num_parallel_calls=num_parallel_calls, deterministic=not is_training)
+    dataset = dataset.map(lambda path, label: (load(path), label, path), num_parallel_calls=num_parallel_calls,
+                          deterministic=not is_training)
+    return dataset.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def _loader(preprocessing_name, image_size, is_training):
+    preprocess = preprocessing.get_preprocessing(preprocessing_name, is_training)
+    return lambda path: preprocess(preprocessing.decode_image(tf.io.read_file(path)), image_size, image_size)
+
+
+def eval_images(paths=None, pixels=None, preprocessing_name=None, image_size=None, batch_size=None,
+                num_parallel_calls=AUTOTUNE):
+    """Batches of eval-preprocessed float images, in order, from image `paths` (a string tensor) or from uint8
+    `pixels` [N, H, W, 3] (a tensor): the two sources alpha2w feeds its frozen network through one iterator."""
+    preprocess = preprocessing.get_preprocessing(preprocessing_name, False)
+    if paths is not None:
+        load = _loader(preprocessing_name, image_size, False)
+        dataset = tf.data.Dataset.from_tensor_slices(paths).map(load, num_parallel_calls=num_parallel_calls)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices(pixels).map(
+            lambda image: preprocess(image, image_size, image_size), num_parallel_calls=num_parallel_calls)
     return dataset.batch(batch_size).prefetch(AUTOTUNE)
 
 

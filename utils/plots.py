@@ -1,4 +1,5 @@
-"""Figures as PNG (matplotlib without a display): training curves and Grad-CAM overlays."""
+"""Figures as PNG (matplotlib without a display): training curves, seen-unseen curves, Grad-CAM overlays; and
+TensorBoard scalars."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -7,6 +8,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from utils import io  # noqa: E402
+from utils.tf_compat import tf1  # noqa: E402
 
 
 def plot_curves(path, history, keys, ylabel, title):
@@ -43,3 +45,29 @@ def save_gradcam(path, image, cams, title):
     with io.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+
+
+def plot_seen_unseen_curve(path, curve, area, marks, title):
+    """The seen-unseen accuracy curve of calibrated stacking (S against U over gamma) with named points marked."""
+    _, s, u = curve
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(u, s, drawstyle="default", label=f"AUSUC {area:.3f}")
+    for label, (point_u, point_s) in marks.items():
+        ax.plot([point_u], [point_s], marker="o", linestyle="none", label=f"{label}: U {point_u:.3f} S {point_s:.3f}")
+    ax.set_xlabel("U: unseen test accuracy (per class, over all classes)")
+    ax.set_ylabel("S: seen test accuracy (per class, over all classes)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def write_scalars(writer, row, keys, step):
+    """TensorBoard scalars `keys` of a history row (a tf1.summary.FileWriter), flushed at once."""
+    writer.add_summary(tf1.Summary(value=[tf1.Summary.Value(tag=k, simple_value=row[k]) for k in keys]), step)
+    writer.flush()

@@ -41,3 +41,25 @@ class EarlyStopping:
     @property
     def should_stop(self):
         return self.bad_epochs >= self.patience
+
+
+class LossPlateau:
+    """The original alpha2w's early stopping, per training iteration: the first loss is the reference; a loss more
+    than `eps` (relative) below the reference becomes the new reference and resets the counter, any other loss adds
+    one; stop once the counter reaches `window`. The counter starts at 1, as in the original."""
+
+    def __init__(self, window, eps):
+        self.window, self.eps = window, eps
+        self.reference, self.counter = None, 1
+
+    def update(self, loss):
+        if self.reference is None:
+            self.reference = loss
+        elif 1.0 - loss / self.reference > self.eps:
+            self.reference, self.counter = loss, 0
+        else:
+            self.counter += 1
+
+    @property
+    def should_stop(self):
+        return self.counter >= self.window

@@ -1,0 +1,370 @@
+"""Stage 4 of NIWT: unseen-class weights from predicted neuron importances, and GZSL evaluation
+(`python alpha2w.py --config_json arg_configs/<net>_config_<DATASET>.json`).
+
+The finetuned seen network is frozen (inference mode). A new unseen head reads the same penultimate features as the
+seen head; it is trained, alone, so that the importance of unseen class c at the alpha layer on probe images matches
+the alpha of c predicted by mod2alpha.py (cosine loss + pull towards the mean seen weight), with the original's
+per-iteration early stopping; the epoch with the lowest mean training loss is kept. Every epoch is evaluated: ZSL T1,
+GZSL S / U / H at gamma = 0, AUSUC, and calibrated stacking with a gamma chosen on a validation run.
+
+`cache_frozen_features` (default): the trunk below the alpha layer never changes, so the probe images' alpha-layer
+activations are computed once and fed at that tensor each step, and the test images' penultimate features once,
+scoring each epoch by a matrix product. false: the original's path, the whole network on every step and evaluation.
+"""
+import os
+import sys
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from utils import checkpoints, experiment, input_pipeline, io, metrics, nets_factory, plots, probes  # noqa: E402
+from utils import splits, unseen_head  # noqa: E402
+from utils.cli import UserError, config_path_from_args, main_guard  # noqa: E402
+from utils.tf_compat import slim, tf, tf1  # noqa: E402
+from utils.training import LossPlateau  # noqa: E402
+
+METRICS = ("T1", "S", "U", "H", "AUSUC")
+
+
+def alpha_layer(cfg, spec, source):
+    """The alpha layer's end-point name (the original wrote it without the net's scope), checked against the
+    alphas that mod2alpha learnt from."""
+    layer = cfg.layer_name if cfg.layer_name.startswith(cfg.model_name + "/") else f"{cfg.model_name}/{cfg.layer_name}"
+    if cfg.last_layer not in (None, spec.penultimate_layer):
+        raise UserError(f"{source}: 'last_layer' of {cfg.model_name} is '{spec.penultimate_layer}' (the features "
+                        "its seen head reads); fix or remove the key")
+    alphas_json = os.path.join(cfg.alphadir, "alphas.json")
+    if os.path.isfile(alphas_json) and io.read_json(alphas_json)["layer_name"] != layer:
+        raise UserError(f"{source}: 'layer_name' is {layer} but {alphas_json} holds alphas of "
+                        f"{io.read_json(alphas_json)['layer_name']}; use the layer the alphas were extracted at")
+    return layer
+
+
+def predicted_alphas(cfg, prepared, channels, source):
+    """mod2alpha's predicted alphas of the unseen classes [n_unseen, K], checked against the classes and the layer."""
+    path = os.path.join(cfg.dom2alpha_ckpt_dir, "class_alphas.npy")
+    meta_path = os.path.join(cfg.dom2alpha_ckpt_dir, "mod2alpha.json")
+    for needed in (path, meta_path):
+        if not os.path.isfile(needed):
+            raise UserError(f"{needed}: not found; run mod2alpha.py with {source} first ('dom2alpha_ckpt_dir')")
+    alphas, meta = np.load(path), io.read_json(meta_path)
+    if meta["class_ids"] != prepared.class_ids:
+        raise UserError(f"{meta_path}: its classes are not those of {cfg.prepared_dir}; run mod2alpha.py on it")
+    if alphas.ndim != 2 or alphas.shape[1] != channels:
+        raise UserError(f"{path}: predicted alphas have {alphas.shape[-1]} channels but the alpha layer of "
+                        f"{cfg.model_name} has {channels}; mod2alpha must learn alphas of this layer ('n_alphas')")
+    return alphas[[prepared.class_ids.index(c) for c in prepared.unseen_ids]].astype(np.float32)
+
+
+def make_examples(cfg, prepared, n_probes, rng, source):
+    """(unseen class, probe index) per training example: `examples_per_class` for every unseen class, or the
+    original's one per unseen test image label ("test_counts"); each example's probe drawn with the seed."""
+    n_unseen = len(prepared.unseen_ids)
+    if cfg.examples_per_class == "test_counts":
+        counts = np.bincount(prepared.lists["unseen_test"].labels, minlength=n_unseen)
+    elif isinstance(cfg.examples_per_class, int) and cfg.examples_per_class > 0:
+        counts = np.full(n_unseen, cfg.examples_per_class)
+    else:
+        raise UserError(f"{source}: 'examples_per_class' is {cfg.examples_per_class!r}; give a positive integer or "
+                        "\"test_counts\"")
+    classes = np.repeat(np.arange(n_unseen), counts).astype(np.int32)
+    return classes, rng.integers(0, n_probes, size=len(classes))
+
+
+def calibration(cfg, prepared, source):
+    """The gamma of calibrated stacking and where it came from, or None. A validation run selects its own."""
+    value = cfg.calibration_gamma
+    if value is None:
+        return None
+    if prepared.info["split"] != "proposed":
+        raise UserError(f"{source}: 'calibration_gamma' applies to a final run; this validation run "
+                        f"({prepared.info['split']}) selects gamma itself, so set it to null")
+    if not isinstance(value, str):
+        return {"gamma": float(value), "source": source}
+    if not os.path.isfile(value):
+        raise UserError(f"{value}: not found ('calibration_gamma'); run alpha2w.py on the validation config first, "
+                        "or set a number or null")
+    chosen = io.read_json(value)
+    selected = chosen.get("calibration", {}).get("selected_gamma")
+    if selected is None:
+        raise UserError(f"{value}: not the results of a validation run (no calibration.selected_gamma); point "
+                        "'calibration_gamma' at the results.json of a run on a validation1..3 preparation")
+    if (chosen["model_name"], chosen["unseen_norm_matching"]) != (cfg.model_name, cfg.unseen_norm_matching):
+        raise UserError(f"{value}: a validation run of {chosen['model_name']} with unseen_norm_matching "
+                        f"{chosen['unseen_norm_matching']}; its gamma only fits the same setting")
+    return {"gamma": float(selected), "source": os.path.abspath(value)}
+
+
+class Alpha2W:
+    """One graph: an image iterator (paths or noise pixels) -> frozen net -> seen logits, alpha-layer activations,
+    penultimate features -> unseen head, its importances for fed classes, the loss and the training op."""
+
+    def __init__(self, cfg, spec, layer, n_seen, init_weights, mean_seen_weight, source):
+        self.cfg = cfg
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            tf1.set_random_seed(cfg.random_seed)
+            self.paths = tf1.placeholder(tf.string, [None], name="image_paths")
+            self.pixels = tf1.placeholder(tf.uint8, [None, cfg.image_size, cfg.image_size, 3], name="image_pixels")
+            options = dict(preprocessing_name=cfg.preprocess_fn, image_size=cfg.image_size,
+                           batch_size=cfg.batch_size, num_parallel_calls=cfg.num_workers)
+            from_paths = input_pipeline.eval_images(paths=self.paths, **options)
+            from_pixels = input_pipeline.eval_images(pixels=self.pixels, **options)
+            iterator = tf1.data.Iterator.from_structure(tf1.data.get_output_types(from_paths),
+                                                        tf1.data.get_output_shapes(from_paths))
+            self.init_paths, self.init_pixels = iterator.make_initializer(from_paths), \
+                iterator.make_initializer(from_pixels)
+            net = nets_factory.get_network_fn(cfg.model_name, n_seen, is_training=False)
+            self.seen_logits, end_points = net(iterator.get_next())
+            if layer not in end_points:
+                raise UserError(f"{source}: 'layer_name' {layer!r} is not an end point of {cfg.model_name}; the "
+                                f"default is {spec.alpha_layer!r}")
+            self.activations = end_points[layer]
+            self.features = nets_factory.penultimate_features(spec, end_points)
+            self.weights, self.biases, unseen_logits = unseen_head.build(self.features, init_weights)
+            self.classes = tf1.placeholder(tf.int32, [None], name="unseen_classes")
+            self.targets = tf1.placeholder(tf.float32, [None, self.activations.shape[-1]], name="predicted_alphas")
+            self.importances, alpha_loss, reg_loss, loss = unseen_head.losses(
+                unseen_logits, self.activations, self.classes, self.targets, self.weights, mean_seen_weight,
+                cfg.reg_lambda)
+            self.losses = {"alpha_loss": alpha_loss, "reg_loss": reg_loss, "loss": loss}
+            self.train_op = unseen_head.optimizer(cfg.optimizer, cfg.learning_rate).minimize(
+                loss, var_list=[self.weights])
+            self.restore = checkpoints.restore_fn(cfg.ckpt_path, exclude_scopes=[unseen_head.SCOPE])
+            self.saver = tf1.train.Saver([self.weights, self.biases], max_to_keep=1)
+            restored = set(slim.get_model_variables())
+            self.init = tf1.variables_initializer([v for v in tf1.global_variables() if v not in restored])
+        self.graph.finalize()
+
+    def start(self, sess):
+        """Initialise the unseen head and optimizer, restore the frozen network."""
+        sess.run(self.init)
+        self.restore(sess)
+
+    def feed_images(self, sess, source):
+        """Point the image iterator at `source`: a list of paths, or uint8 pixels [N, S, S, 3]."""
+        if isinstance(source, np.ndarray):
+            sess.run(self.init_pixels, {self.pixels: source})
+        else:
+            sess.run(self.init_paths, {self.paths: list(source)})
+
+    def run_images(self, sess, source, fetches, desc):
+        """Fetch `fetches` (tensors over images) for every image of `source`, batch by batch, concatenated."""
+        self.feed_images(sess, source)
+        out = {key: [] for key in fetches}
+        with tqdm(total=len(source), desc=desc, leave=False, disable=None) as bar:
+            while True:
+                try:
+                    batch = sess.run(fetches)
+                except tf.errors.OutOfRangeError:
+                    break
+                for key, value in batch.items():
+                    out[key].append(value)
+                bar.update(len(next(iter(batch.values()))))
+        return {key: np.concatenate(parts) for key, parts in out.items()}
+
+    def step(self, sess, classes, targets, activations=None):
+        """One training step on a batch; activations given: fed at the alpha layer (the cached path), else the
+        batch comes from the image iterator (the original's path). Returns the batch's losses."""
+        feed = {self.classes: classes, self.targets: targets}
+        if activations is not None:
+            feed[self.activations] = activations
+        return sess.run([self.train_op, self.losses], feed)[1]
+
+
+class TestSet:
+    """Seen and unseen test images, their labels in the joint (seen first) order, and their frozen-network outputs:
+    computed once on the cached path, or again at each evaluation on the original's path."""
+
+    def __init__(self, prepared, n_seen):
+        self.seen, self.unseen = prepared.lists["seen_test"], prepared.lists["unseen_test"]
+        self.n_seen = n_seen
+        self.outputs = None
+
+    def frozen_outputs(self, model, sess, recompute):
+        if self.outputs is None or recompute:
+            fetches = {"features": model.features, "seen_logits": model.seen_logits}
+            self.outputs = [model.run_images(sess, part.paths, fetches, f"features {name}")
+                            for name, part in (("seen test", self.seen), ("unseen test", self.unseen))]
+        return self.outputs
+
+    def scores(self, outputs, weights, biases):
+        """[N, n_seen + n_unseen] scores of seen-test and unseen-test images for the unseen head (weights, biases)."""
+        return [np.concatenate([o["seen_logits"], o["features"] @ weights + biases], 1) for o in outputs]
+
+    def evaluate(self, seen_scores, unseen_scores, gamma):
+        """Every metric of one head: T1, S / U / H at gamma = 0, AUSUC, and S / U / H at the calibration gamma."""
+        labels_s, labels_u = self.seen.labels, self.unseen.labels + self.n_seen
+        curve = metrics.seen_unseen_curve(seen_scores, labels_s, unseen_scores, labels_u, self.n_seen)
+        row = {"T1": metrics.zsl_top1(unseen_scores, self.unseen.labels, self.n_seen),
+               **metrics.gzsl(seen_scores, labels_s, unseen_scores, labels_u, self.n_seen),
+               "AUSUC": metrics.ausuc(curve)}
+        if gamma is not None:
+            calibrated = metrics.gzsl(seen_scores, labels_s, unseen_scores, labels_u, self.n_seen, gamma)
+            row.update({f"{k}_cal": v for k, v in calibrated.items()})
+        return row, curve
+
+
+def train(cfg, model, sess, examples, class_alphas, probe_source, cached, evaluate, save, writer, start_time):
+    """The epochs: shuffled examples, per-iteration early stopping, evaluation, TensorBoard scalars, and a
+    checkpoint at each epoch whose mean training loss is the lowest so far (the original's rule)."""
+    classes, probe_index = examples
+    rng = np.random.default_rng(cfg.random_seed)
+    plateau, history, best_loss, kept = LossPlateau(cfg.zsl_loss_estop_window, cfg.eps_perc), [], np.inf, None
+    iteration, steps_per_epoch = 0, int(np.ceil(len(classes) / cfg.batch_size))
+    for epoch in range(1, cfg.num_epochs + 1):
+        epoch_start, order, losses = time.time(), rng.permutation(len(classes)), []
+        if not cached:
+            model.feed_images(sess, probe_source[probe_index[order]] if isinstance(probe_source, np.ndarray)
+                              else [probe_source[i] for i in probe_index[order]])
+        for start in tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch}", leave=False, disable=None):
+            batch = order[start:start + cfg.batch_size]
+            feed_activations = probe_source[probe_index[batch]] if cached else None
+            losses.append(model.step(sess, classes[batch], class_alphas[classes[batch]], feed_activations))
+            iteration += 1
+            plateau.update(losses[-1]["loss"])
+            if plateau.should_stop:
+                break
+        train_seconds = time.time() - epoch_start
+        row = {"epoch": epoch, "iteration": iteration,
+               **{key: float(np.mean([step[key] for step in losses])) for key in losses[0]}}
+        row.update(evaluate(sess))
+        row.update(seconds_train=round(train_seconds, 3), seconds_epoch=round(time.time() - epoch_start, 3))
+        history.append(row)
+        plots.write_scalars(writer, row, [k for k in row if k not in ("epoch", "iteration")], epoch)
+        improved = row["loss"] <= best_loss
+        if improved:
+            best_loss, kept = row["loss"], save(sess, row)
+        if epoch == 1 or improved or epoch % 10 == 0 or plateau.should_stop:
+            cal = f" | calibrated H {row['H_cal']:.3f}" if "H_cal" in row else ""
+            print(f"[epoch {epoch:3d}] loss {row['loss']:.4f} (cosine {row['alpha_loss']:.4f}, reg "
+                  f"{row['reg_loss']:.2f}) | T1 {row['T1']:.3f} | U {row['U']:.3f} S {row['S']:.3f} H {row['H']:.3f}"
+                  f"{cal} | AUSUC {row['AUSUC']:.3f} | {row['seconds_epoch']:.2f}s{'  *kept' if improved else ''}",
+                  flush=True)
+        if plateau.should_stop:
+            print(f"early stop at iteration {iteration} (epoch {epoch}): the loss did not fall by more than "
+                  f"{cfg.eps_perc:g} of its reference for {cfg.zsl_loss_estop_window} iterations")
+            break
+    return history, kept, {"stopped_early": plateau.should_stop, "iterations": iteration,
+                           "steps_per_epoch": steps_per_epoch, "seconds_total": round(time.time() - start_time, 1)}
+
+
+def table_row(cfg, kept, calibrated):
+    cells = [cfg.dataset, cfg.model_name, cfg.modality] + [f"{100 * kept[k]:.1f}" for k in ("T1", "U", "S", "H")]
+    cells += [f"{100 * kept['H_cal']:.1f}" if calibrated else "-", f"{100 * kept['AUSUC']:.1f}"]
+    return "| " + " | ".join(cells) + " |"
+
+
+@main_guard
+def main(argv=None):
+    config_path = config_path_from_args(__doc__.splitlines()[0], argv,
+                                        "experiment config (arg_configs/<net>_config_<DATASET>.json)")
+    start_time = time.time()
+    cfg = experiment.load(config_path, "alpha2w")
+    spec = nets_factory.spec_from_config(cfg, config_path)
+    layer = alpha_layer(cfg, spec, config_path)
+    prepared = splits.load_prepared(cfg.prepared_dir)
+    n_seen, n_unseen = len(prepared.seen_ids), len(prepared.unseen_ids)
+    gamma = calibration(cfg, prepared, config_path)
+    rng = np.random.default_rng(cfg.random_seed)
+    probe_set = probes.sample(cfg, prepared, rng, config_path)
+    examples = make_examples(cfg, prepared, len(probe_set), rng, config_path)
+    prefix = checkpoints.checkpoint_prefix(cfg.ckpt_path)
+    seen_w, seen_b = unseen_head.seen_head(prefix, spec.logits_scope, n_seen)
+    init_w = unseen_head.initial_weights(seen_w, n_unseen, cfg.unseen_w_init, rng)
+    model = Alpha2W(cfg, spec, layer, n_seen, init_w, seen_w.mean(1), config_path)
+    channels = int(model.activations.shape[-1])
+    class_alphas = predicted_alphas(cfg, prepared, channels, config_path)
+    if cfg.n_alphas != channels:
+        raise UserError(f"{config_path}: 'n_alphas' is {cfg.n_alphas} but {layer} has {channels} channels")
+    cached = cfg.cache_frozen_features
+    test_set = TestSet(prepared, n_seen)
+    print(f"alpha2w {cfg.dataset} {cfg.model_name} {cfg.modality}: {n_unseen} unseen classes, {len(examples[0])} "
+          f"examples on {probe_set.description}; {'cached' if cached else 'full-network (original)'} path, "
+          f"{cfg.optimizer} lr {cfg.learning_rate:g}, reg_lambda {cfg.reg_lambda:g}, batch {cfg.batch_size}"
+          + (f"; calibrated stacking gamma {gamma['gamma']:.4g}" if gamma else ""))
+
+    def scored_head(sess):
+        weights, biases = sess.run([model.weights, model.biases])
+        if cfg.unseen_norm_matching:
+            return unseen_head.norm_matched(weights, biases, seen_w, seen_b)
+        return weights, biases
+
+    image_paths = (probe_set.paths or []) + test_set.seen.paths + test_set.unseen.paths
+    with io.atomic_dir(cfg.ckpt_dir) as out, tf1.Session(graph=model.graph) as sess, \
+            input_pipeline.naming_bad_images(image_paths):
+        model.start(sess)
+        precompute_start = time.time()
+        probe_source = probe_set.pixels if probe_set.paths is None else probe_set.paths
+        if cached:
+            probe_source = model.run_images(sess, probe_source, {"a": model.activations}, "probe activations")["a"]
+        test_set.frozen_outputs(model, sess, recompute=False)
+        precompute_seconds = time.time() - precompute_start
+        seen_head_accuracy = metrics.per_class_accuracy(
+            test_set.seen.labels, np.argmax(test_set.outputs[0]["seen_logits"], 1))
+        curves = {}
+
+        def evaluate(sess):
+            row, curves["last"] = test_set.evaluate(*test_set.scores(
+                test_set.frozen_outputs(model, sess, recompute=not cached), *scored_head(sess)),
+                gamma and gamma["gamma"])
+            return row
+
+        writer = tf1.summary.FileWriter(os.path.join(out, "tensorboard"))
+
+        def save(sess, row):
+            model.saver.save(sess, os.path.join(out, "unseen_head.ckpt"), write_meta_graph=False)
+            curves["kept"] = curves["last"]
+            return {"row": row, "raw": sess.run([model.weights, model.biases]), "scored": scored_head(sess)}
+
+        initial = evaluate(sess)
+        print(f"initial unseen head ({cfg.unseen_w_init}): T1 {initial['T1']:.3f} | U {initial['U']:.3f} S "
+              f"{initial['S']:.3f} H {initial['H']:.3f} | seen head alone on seen test {seen_head_accuracy:.3f} | "
+              f"frozen features in {precompute_seconds:.1f}s")
+        history, kept, run = train(cfg, model, sess, examples, class_alphas, probe_source, cached, evaluate, save,
+                                   writer, start_time)
+        writer.close()
+        tf1.train.update_checkpoint_state(out, "unseen_head.ckpt")
+        kept_row = kept["row"]
+        results = {"dataset": cfg.dataset, "model_name": cfg.model_name, "modality": cfg.modality,
+                   "layer_name": layer, "split": prepared.info["split"], "n_seen": n_seen, "n_unseen": n_unseen,
+                   "unseen_norm_matching": cfg.unseen_norm_matching, "path": "cached" if cached else "full",
+                   "probes": probe_set.description, "n_examples": len(examples[0]),
+                   "seen_head_accuracy": seen_head_accuracy, "initial": initial, "kept_epoch": kept_row["epoch"],
+                   "kept": kept_row, "gamma0": {k: kept_row[k] for k in ("T1", "U", "S", "H")},
+                   "AUSUC": kept_row["AUSUC"], "history": history, **run,
+                   "seconds_precompute": round(precompute_seconds, 1),
+                   "seconds_per_step": round(sum(r["seconds_train"] for r in history) / max(run["iterations"], 1), 5)}
+        marks = {"gamma 0": (kept_row["U"], kept_row["S"])}
+        if gamma:
+            results["calibration"] = {**gamma, **{k: kept_row[f"{k}_cal"] for k in ("S", "U", "H")}}
+            marks[f"gamma {gamma['gamma']:.3g}"] = (kept_row["U_cal"], kept_row["S_cal"])
+        if prepared.info["split"] != "proposed":
+            selected, at = metrics.best_gamma(curves["kept"])
+            results["calibration"] = {"selected_gamma": selected, "selected_on": f"this validation run "
+                                      f"({prepared.info['split']}: val classes as unseen)", **at}
+            marks[f"selected gamma {selected:.3g}"] = (at["U"], at["S"])
+        results["table_row"] = table_row(cfg, kept_row, gamma is not None)
+        results.update(config_path=os.path.abspath(config_path), config=io.read_json(config_path))
+        np.savez(os.path.join(out, "unseen_head.npz"), weights=kept["raw"][0], biases=kept["raw"][1],
+                 scored_weights=kept["scored"][0], scored_biases=kept["scored"][1], seen_weights=seen_w,
+                 seen_biases=seen_b, unseen_ids=np.array(prepared.unseen_ids), seen_ids=np.array(prepared.seen_ids))
+        io.write_json(os.path.join(out, "results.json"), results)
+        title = f"alpha2w {cfg.dataset} {cfg.model_name} {cfg.modality}"
+        plots.plot_curves(os.path.join(out, "accuracy.png"), history, ["T1", "U", "S", "H"], "per-class top-1",
+                          title)
+        plots.plot_curves(os.path.join(out, "loss.png"), history, ["loss", "alpha_loss"], "mean training loss", title)
+        plots.plot_seen_unseen_curve(os.path.join(out, "seen_unseen_curve.png"), curves["kept"], kept_row["AUSUC"],
+                                     marks, f"{title}, epoch {kept_row['epoch']}")
+    print(f"wrote {cfg.ckpt_dir}: kept epoch {kept_row['epoch']} of {len(history)}"
+          f"{' (early stop)' if run['stopped_early'] else ''}, {results['seconds_per_step'] * 1000:.1f} ms per step")
+    print("| dataset | net | modality | T1 | U | S | H | H (calibrated) | AUSUC |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(results["table_row"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""alpha2w.py: the unseen head's importances and loss, the cached and original paths, GZSL on the generated dataset,
+calibration from a validation run, and bad input."""
+import json
+import os
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+
+import alpha2w
+from conftest import experiment_config, extracted, finetuned, last_error_line, run_stage
+from utils import experiment, nets_factory, probes, splits, unseen_head
+from utils.tf_compat import tf, tf1
+from utils.training import LossPlateau
+
+
+def results_of(cfg):
+    return json.load(open(os.path.join(cfg["ckpt_dir"], "results.json")))
+
+
+def trained(cfg, folder):
+    done = run_stage("alpha2w.py", cfg, folder)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return results_of(cfg), done.stdout
+
+
+# --- the head, its importances and loss on a tiny network (exact, no training) ---
+
+def head_outputs(acts, features_fn, init, classes, targets, mean_seen, reg_lambda):
+    """The unseen head's importances and losses on fixed alpha-layer activations, through `features_fn`."""
+    with tf.Graph().as_default():
+        activations = tf1.placeholder(tf.float32, acts.shape)
+        weights, _, logits = unseen_head.build(features_fn(activations), init)
+        alphas, alpha_loss, reg_loss, loss = unseen_head.losses(logits, activations, tf.constant(classes),
+                                                                tf.constant(targets), weights, mean_seen, reg_lambda)
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            return sess.run({"alphas": alphas, "alpha": alpha_loss, "reg": reg_loss, "loss": loss},
+                            {activations: acts})
+
+
+@pytest.mark.parametrize("hidden_relu", [False, True])
+def test_unseen_importance_and_loss_equal_hand_computed_ones_on_a_linear_pooled_head(hidden_relu):
+    rng = np.random.default_rng(0)
+    acts = rng.normal(size=(5, 3, 4, 6)).astype(np.float32)  # [N, H, W, K]
+    hidden = rng.normal(size=(6, 7)).astype(np.float32)
+    classes, targets = np.array([0, 2, 1, 2, 0], np.int32), rng.normal(size=(5, 6)).astype(np.float32)
+    if hidden_relu:  # pooled -> ReLU layer -> head: importance of c = hidden @ (ReLU mask * w_c)
+        init, mean_seen = rng.normal(size=(7, 3)), rng.normal(size=7)
+        got = head_outputs(acts, lambda a: tf.nn.relu(tf.matmul(tf.reduce_mean(a, [1, 2]), hidden)), init, classes,
+                           targets, mean_seen, 0.1)
+        mask = (acts.mean((1, 2)) @ hidden > 0).astype(np.float64)
+        expected = np.stack([hidden @ (mask[n] * init[:, c]) for n, c in enumerate(classes)])
+    else:  # linear on pooled features: the importance of class c is its weight vector
+        init, mean_seen = rng.normal(size=(6, 3)), rng.normal(size=6)
+        got = head_outputs(acts, lambda a: tf.reduce_mean(a, [1, 2]), init, classes, targets, mean_seen, 0.1)
+        expected = init[:, classes].T
+    np.testing.assert_allclose(got["alphas"], expected, rtol=1e-4, atol=1e-5)
+    cos = np.sum(targets * expected, 1) / np.linalg.norm(targets, axis=1) / np.linalg.norm(expected, axis=1)
+    reg = 0.5 * np.sum((init - mean_seen[:, None]) ** 2)
+    assert got["alpha"] == pytest.approx(np.mean(1 - cos), rel=1e-4)
+    assert got["reg"] == pytest.approx(reg, rel=1e-4)
+    assert got["loss"] == pytest.approx(np.mean(1 - cos) + 0.1 * reg, rel=1e-4)
+
+
+def test_initialisations_follow_the_seen_weights_and_norm_matching_takes_their_mean_norm_and_bias():
+    rng = np.random.default_rng(1)
+    seen = rng.normal(loc=np.arange(4)[:, None], scale=np.array([1.0, 2.0, 0.5, 3.0])[:, None], size=(4, 9))
+    centered = unseen_head.initial_weights(seen, 20000, "seen_centered", rng)
+    np.testing.assert_allclose(centered.mean(1), seen.mean(1), atol=0.05)
+    np.testing.assert_allclose(centered.std(1), seen.std(1), rtol=0.03)
+    np.testing.assert_array_equal(unseen_head.initial_weights(seen, 3, "seen_mean", rng), np.repeat(seen.mean(1, keepdims=True), 3, 1))
+    weights, biases = unseen_head.norm_matched(rng.normal(size=(4, 3)) * [1, 5, 20], np.zeros(3), seen, np.arange(9.0))
+    np.testing.assert_allclose(np.linalg.norm(weights, axis=0), np.linalg.norm(seen, axis=0).mean())
+    np.testing.assert_allclose(biases, 4.0)
+
+
+def test_early_stopping_counts_iterations_without_a_one_percent_improvement():
+    plateau = LossPlateau(window=3, eps=0.01)
+    for loss in (1.0, 0.95, 0.945, 0.944):  # 0.95 improves by 5 %; the next two by < 1 % of 0.95
+        plateau.update(loss)
+    assert not plateau.should_stop and plateau.counter == 2
+    plateau.update(0.90)  # > 1 % below the reference 0.95: reset
+    assert plateau.counter == 0 and plateau.reference == 0.90
+    for loss in (0.899, 0.898, 0.897):
+        plateau.update(loss)
+    assert plateau.should_stop
+
+
+def test_probe_lists_read_pickles_and_text_and_refuse_foreign_pickles(tmp_path):
+    (tmp_path / "list.txt").write_text("a/1.jpg\n/abs/2.jpg\n\n")
+    assert probes.read_image_list(str(tmp_path / "list.txt")) == [str(tmp_path / "a" / "1.jpg"), "/abs/2.jpg"]
+    (tmp_path / "files.pkl").write_bytes(pickle.dumps(["/x/1.JPEG", "/x/2.JPEG"]))
+    assert probes.read_image_list(str(tmp_path / "files.pkl")) == ["/x/1.JPEG", "/x/2.JPEG"]
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps(LossPlateau(1, 0.1)))
+    with pytest.raises(Exception, match="not a pickled list"):
+        probes.read_image_list(str(tmp_path / "evil.pkl"))
+    noise = probes.noise_images(np.random.default_rng(0), 2, 16)
+    assert noise.dtype == np.uint8 and noise.shape == (2, 16, 16, 3) and noise.min() == 0 and noise.max() == 255
+
+
+# --- the stage on the generated dataset (session fixtures: finetuned small_cnn, its alphas, mod2alpha) ---
+
+@pytest.fixture(scope="module")
+def niwt_run(seen_class_alphas, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("alpha2w")
+    cfg = {**seen_class_alphas, "ckpt_dir": str(folder / "out")}
+    results, stdout = trained(cfg, folder)
+    return cfg, results, stdout
+
+
+def test_unseen_classes_are_recognised_far_above_chance_and_training_stops_early(niwt_run):
+    cfg, results, stdout = niwt_run
+    kept, history = results["kept"], results["history"]
+    assert kept["T1"] >= 0.6  # 10 unseen classes: chance 0.1
+    assert results["initial"]["T1"] < 0.35  # the seen-centred initialisation knows nothing of the unseen classes
+    assert kept["AUSUC"] > results["initial"]["AUSUC"] + 0.2
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"] and kept["loss"] == min(r["loss"] for r in history)
+    assert results["stopped_early"] and len(history) < cfg["num_epochs"]
+    assert results["seen_head_accuracy"] > 0.6
+    for key in ("T1", "S", "U", "H", "AUSUC", "alpha_loss", "reg_loss", "loss"):
+        assert all(key in row for row in history), key
+    assert kept["H"] == pytest.approx(2 * kept["S"] * kept["U"] / (kept["S"] + kept["U"]))
+    assert results["gamma0"] == {k: kept[k] for k in ("T1", "U", "S", "H")} and "calibration" not in results
+    for name in ("unseen_head.ckpt.index", "unseen_head.npz", "accuracy.png", "loss.png", "seen_unseen_curve.png",
+                 "checkpoint"):
+        assert os.path.isfile(os.path.join(cfg["ckpt_dir"], name)), name
+    assert os.listdir(os.path.join(cfg["ckpt_dir"], "tensorboard"))
+    assert results["table_row"] in stdout and results["table_row"].startswith("| SYNTH | small_cnn | attributes |")
+    head = np.load(os.path.join(cfg["ckpt_dir"], "unseen_head.npz"))
+    assert head["weights"].shape == (128, 10) and head["seen_weights"].shape == (128, 30)
+
+
+def test_alphas_given_to_the_wrong_classes_do_not_transfer(niwt_run, tmp_path):
+    """Control: the same predicted alphas assigned to other unseen classes (a cyclic shift among them)."""
+    cfg, results, _ = niwt_run
+    prepared = splits.load_prepared(cfg["prepared_dir"])
+    shifted_dir = tmp_path / "mod2alpha_shifted"
+    shutil.copytree(cfg["dom2alpha_ckpt_dir"], shifted_dir)
+    alphas = np.load(shifted_dir / "class_alphas.npy")
+    rows = [prepared.class_ids.index(c) for c in prepared.unseen_ids]
+    alphas[rows] = alphas[np.roll(rows, 1)]
+    np.save(shifted_dir / "class_alphas.npy", alphas)
+    control, _ = trained({**cfg, "dom2alpha_ckpt_dir": str(shifted_dir), "ckpt_dir": str(tmp_path / "out")}, tmp_path)
+    assert control["kept"]["T1"] < 0.3 < results["kept"]["T1"] - 0.3
+
+
+def test_cached_and_original_paths_give_the_same_importances_and_weights(seen_class_alphas, tmp_path):
+    cfg = {**seen_class_alphas, "num_epochs": 2, "zsl_loss_estop_window": 1000}
+    runs = {}
+    for cached in (True, False):
+        out = {**cfg, "cache_frozen_features": cached, "ckpt_dir": str(tmp_path / f"cached_{cached}")}
+        runs[cached] = trained(out, tmp_path)[0]
+        runs[cached]["head"] = np.load(os.path.join(out["ckpt_dir"], "unseen_head.npz"))["weights"]
+    np.testing.assert_allclose(runs[True]["head"], runs[False]["head"], rtol=1e-4, atol=1e-6)
+    for key in ("T1", "S", "U", "loss"):
+        assert runs[True]["kept"][key] == pytest.approx(runs[False]["kept"][key], rel=1e-4, abs=1e-6), key
+    assert (runs[True]["path"], runs[False]["path"]) == ("cached", "full")
+
+    # the importances themselves, on one batch of probe images
+    path = tmp_path / "experiment.json"
+    path.write_text(json.dumps(cfg))
+    config = experiment.load(str(path), "alpha2w")
+    spec = nets_factory.get_spec("small_cnn")
+    prepared = splits.load_prepared(config.prepared_dir)
+    seen_w, _ = unseen_head.seen_head(os.path.join(config.ckpt_path, "model.ckpt"), spec.logits_scope, 30)
+    init = unseen_head.initial_weights(seen_w, 10, "seen_centered", np.random.default_rng(0))
+    model = alpha2w.Alpha2W(config, spec, "small_cnn/conv4", 30, init, seen_w.mean(1), str(path))
+    images, classes = prepared.lists["seen_train"].paths[:48], np.arange(48, dtype=np.int32) % 10
+    with tf1.Session(graph=model.graph) as sess:
+        model.start(sess)
+        activations = model.run_images(sess, images, {"a": model.activations}, "test")["a"]
+        cached = sess.run(model.importances, {model.activations: activations, model.classes: classes})
+        model.feed_images(sess, images)
+        full = sess.run(model.importances, {model.classes: classes})
+    assert np.abs(cached - full).max() / np.abs(full).max() < 1e-4 and np.abs(full).max() > 0
+
+
+# --- calibrated stacking: gamma from a validation run (val classes play the unseen ones), never from test ---
+
+@pytest.fixture(scope="module")
+def validation_run(seen_model, tmp_path_factory):
+    root = tmp_path_factory.mktemp("validation1")
+    model = finetuned(root, seen_model["data"], split="validation1", num_classes=20, epochs=20)
+    cfg = experiment_config(model, extracted(model, root), root, dataset="SYNTH_val1")
+    for stage in ("mod2alpha.py", "alpha2w.py"):
+        done = run_stage(stage, cfg, root)
+        assert done.returncode == 0, done.stderr[-3000:]
+    return cfg, results_of(cfg)
+
+
+def test_validation_run_selects_gamma_and_the_final_run_reports_it_separately(validation_run, niwt_run, tmp_path):
+    _, val = validation_run
+    assert val["split"] == "validation1" and val["n_seen"] == 20 and val["n_unseen"] == 10
+    chosen = val["calibration"]
+    assert chosen["H"] >= val["kept"]["H"] and chosen["H"] > 0.2  # the best H over gamma on the validation run
+    cfg, plain, _ = niwt_run
+    results, stdout = trained({**cfg, "calibration_gamma": os.path.join(validation_run[0]["ckpt_dir"], "results.json"),
+                               "ckpt_dir": str(tmp_path / "calibrated")}, tmp_path)
+    calibration, kept = results["calibration"], results["kept"]
+    assert calibration["gamma"] == chosen["selected_gamma"]
+    assert (calibration["S"], calibration["U"]) == (kept["S_cal"], kept["U_cal"])
+    assert calibration["H"] == pytest.approx(2 * kept["S_cal"] * kept["U_cal"] / (kept["S_cal"] + kept["U_cal"]))
+    assert results["gamma0"] == plain["gamma0"]  # gamma = 0 stays the paper's protocol, reported as such
+    assert chosen["selected_gamma"] > 0 and kept["U_cal"] >= kept["U"] and kept["S_cal"] <= kept["S"]
+    assert f"| {100 * kept['H_cal']:.1f} |" in stdout
+
+
+# --- bad input: one line naming the file and the fix, exit status 2, nothing written ---
+
+def corrupt_probe_list(cfg, folder):
+    prepared = splits.load_prepared(cfg["prepared_dir"])
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    (folder / "probes.txt").write_text("\n".join(prepared.lists["seen_train"].paths[:40] + ["broken.jpg"]))
+    return {"sampling_mode": "imagenet", "sampling_images": str(folder / "probes.txt"), "n_probe_images": 41}
+
+
+def narrow_alphas(cfg, folder):
+    shutil.copytree(cfg["dom2alpha_ckpt_dir"], folder / "narrow")
+    np.save(folder / "narrow" / "class_alphas.npy", np.load(folder / "narrow" / "class_alphas.npy")[:, :64])
+    return {"dom2alpha_ckpt_dir": str(folder / "narrow")}
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("alpha_width", "class_alphas.npy: predicted alphas have 64 channels but the alpha layer of small_cnn has 128"),
+    ("too_few_probes", "seen_train.txt: lists"),
+    ("unreadable_probe", "broken.jpg: cannot be read as an image"),
+    ("other_net", "model.ckpt: has no 'small_cnn/logits/weights'"),
+    ("missing_validation", "results.json: not found ('calibration_gamma')"),
+])
+def test_bad_input_is_one_line_naming_the_file_and_nothing_is_written(seen_class_alphas, tmp_path, case, expected):
+    cfg = dict(seen_class_alphas, ckpt_dir=str(tmp_path / "out"))
+    cfg.update({
+        "alpha_width": lambda: narrow_alphas(cfg, tmp_path),
+        "too_few_probes": lambda: {"n_probe_images": 100000},
+        "unreadable_probe": lambda: corrupt_probe_list(cfg, tmp_path),
+        "other_net": lambda: {"ckpt_path": os.path.join(cfg["dom2alpha_ckpt_dir"], "model.ckpt")},
+        "missing_validation": lambda: {"calibration_gamma": str(tmp_path / "nowhere" / "results.json")},
+    }[case]())
+    done = run_stage("alpha2w.py", cfg, tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    line = last_error_line(done)
+    assert line.startswith("error: ") and expected in line and "Traceback" not in done.stderr, line
+    assert not os.path.exists(cfg["ckpt_dir"]) and not [p for p in os.listdir(tmp_path) if p.startswith(".out")]
