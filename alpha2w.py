@@ -8,8 +8,10 @@ per-iteration early stopping; the epoch with the lowest mean training loss is ke
 GZSL S / U / H at gamma = 0, AUSUC, and calibrated stacking with a gamma chosen on a validation run.
 
 `cache_frozen_features` (default): the trunk below the alpha layer never changes, so the probe images' alpha-layer
-activations are computed once and fed at that tensor each step, and the test images' penultimate features once,
-scoring each epoch by a matrix product. false: the original's path, the whole network on every step and evaluation.
+activations are computed once and fed at that tensor each step (only the layers above it run), and the test images'
+penultimate features once, scoring each epoch by a matrix product. For vgg_16, whose fc6 reads the whole max-pooled
+conv5_3 map, the importance folds exactly through fc6 (utils/importance.folded_importance), so fc6's and fc7's
+pre-activations are cached instead and no forward conv runs. false: the original's path, the whole network on every step and evaluation.
 """
 import os
 import sys
@@ -21,7 +23,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from utils import checkpoints, experiment, input_pipeline, io, metrics, nets_factory, plots, probes  # noqa: E402
-from utils import splits, unseen_head  # noqa: E402
+from utils import importance, splits, unseen_head  # noqa: E402
 from utils.cli import UserError, config_path_from_args, main_guard  # noqa: E402
 from utils.tf_compat import slim, tf, tf1  # noqa: E402
 from utils.training import LossPlateau  # noqa: E402
@@ -100,9 +102,11 @@ def calibration(cfg, prepared, source):
 
 class Alpha2W:
     """One graph: an image iterator (paths or noise pixels) -> frozen net -> seen logits, alpha-layer activations,
-    penultimate features -> unseen head, its importances for fed classes, the loss and the training op."""
+    penultimate features -> unseen head, its importances for fed classes, losses and training ops for the original's
+    path ("full", from images) and the cached one (the probes' frozen values fed at `cache_points`)."""
 
-    def __init__(self, cfg, spec, layer, n_seen, init_weights, mean_seen_weight, source):
+    def __init__(self, cfg, spec, layer, n_seen, init_weights, mean_seen_weight, source, restore=True):
+        """restore=False leaves the network at random weights (speed benchmarks): nothing is read from ckpt_path."""
         self.cfg = cfg
         self.graph = tf.Graph()
         with self.graph.as_default():
@@ -127,22 +131,42 @@ class Alpha2W:
             self.weights, self.biases, unseen_logits = unseen_head.build(self.features, init_weights)
             self.classes = tf1.placeholder(tf.int32, [None], name="unseen_classes")
             self.targets = tf1.placeholder(tf.float32, [None, self.activations.shape[-1]], name="predicted_alphas")
-            self.importances, alpha_loss, reg_loss, loss = unseen_head.losses(
-                unseen_logits, self.activations, self.classes, self.targets, self.weights, mean_seen_weight,
-                cfg.reg_lambda)
-            self.losses = {"alpha_loss": alpha_loss, "reg_loss": reg_loss, "loss": loss}
-            self.train_op = unseen_head.optimizer(cfg.optimizer, cfg.learning_rate).minimize(
-                loss, var_list=[self.weights])
-            self.restore = checkpoints.restore_fn(cfg.ckpt_path, exclude_scopes=[unseen_head.SCOPE])
+            self.importances = {"full": importance.class_importance(unseen_logits, self.activations, self.classes)}
+            self.cache_points, self.fold_op = {"alpha_layer": self.activations}, None
+            folded = end_points.get(spec.folded_layer) if layer == spec.alpha_layer else None
+            if folded is not None and folded.shape[1:3] == [1, 1]:  # cache above the alpha layer, see folded_layer
+                # the layer's pre-activation, and the penultimate one: fixed per probe, so no forward pass runs
+                self.cache_points = {"folded": folded.op.inputs[0]}
+                if end_points[spec.penultimate_layer].op.type == "Relu":
+                    self.cache_points["penultimate"] = end_points[spec.penultimate_layer].op.inputs[0]
+                kernel = slim.get_unique_variable(f"{spec.folded_layer}/weights")
+                folded_weights = tf1.get_variable("folded_alpha_weights", trainable=False,
+                                                  initializer=tf.zeros([kernel.shape[2], kernel.shape[3]]))
+                self.fold_op = folded_weights.assign(tf.reduce_sum(kernel, [0, 1]))
+                self.importances["cached"] = importance.folded_importance(
+                    unseen_logits, self.cache_points["folded"], folded_weights, self.classes)
+            else:  # the alpha-layer activations are fed; only the layers above them run
+                self.importances["cached"] = self.importances["full"]
+            optimizer = unseen_head.optimizer(cfg.optimizer, cfg.learning_rate)
+            self.losses, self.train_ops = {}, {}
+            for path, alphas in self.importances.items():
+                self.losses[path] = unseen_head.losses(alphas, self.targets, self.weights, mean_seen_weight,
+                                                       cfg.reg_lambda)
+                self.train_ops[path] = optimizer.minimize(self.losses[path]["loss"], var_list=[self.weights])
+            self.restore = checkpoints.restore_fn(cfg.ckpt_path, exclude_scopes=[unseen_head.SCOPE]) if restore \
+                else None
             self.saver = tf1.train.Saver([self.weights, self.biases], max_to_keep=1)
-            restored = set(slim.get_model_variables())
+            restored = set(slim.get_model_variables()) if restore else set()
             self.init = tf1.variables_initializer([v for v in tf1.global_variables() if v not in restored])
         self.graph.finalize()
 
     def start(self, sess):
         """Initialise the unseen head and optimizer, restore the frozen network."""
         sess.run(self.init)
-        self.restore(sess)
+        if self.restore is not None:
+            self.restore(sess)
+        if self.fold_op is not None:
+            sess.run(self.fold_op)
 
     def feed_images(self, sess, source):
         """Point the image iterator at `source`: a list of paths, or uint8 pixels [N, S, S, 3]."""
@@ -166,13 +190,14 @@ class Alpha2W:
                 bar.update(len(next(iter(batch.values()))))
         return {key: np.concatenate(parts) for key, parts in out.items()}
 
-    def step(self, sess, classes, targets, activations=None):
-        """One training step on a batch; activations given: fed at the alpha layer (the cached path), else the
-        batch comes from the image iterator (the original's path). Returns the batch's losses."""
-        feed = {self.classes: classes, self.targets: targets}
-        if activations is not None:
-            feed[self.activations] = activations
-        return sess.run([self.train_op, self.losses], feed)[1]
+    def step(self, sess, classes, targets, cached=None):
+        """One training step on a batch; given `cached` (name -> the probes' values at `cache_points`): the cached
+        path, else the batch comes from the image iterator (the original's path). Returns the batch's losses."""
+        feed, path = {self.classes: classes, self.targets: targets}, "full"
+        if cached is not None:
+            feed.update({self.cache_points[name]: values for name, values in cached.items()})
+            path = "cached"
+        return sess.run([self.train_ops[path], self.losses[path]], feed)[1]
 
 
 class TestSet:
@@ -222,8 +247,8 @@ def train(cfg, model, sess, examples, class_alphas, probe_source, cached, evalua
                               else [probe_source[i] for i in probe_index[order]])
         for start in tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch}", leave=False, disable=None):
             batch = order[start:start + cfg.batch_size]
-            feed_activations = probe_source[probe_index[batch]] if cached else None
-            losses.append(model.step(sess, classes[batch], class_alphas[classes[batch]], feed_activations))
+            feed_cached = {k: v[probe_index[batch]] for k, v in probe_source.items()} if cached else None
+            losses.append(model.step(sess, classes[batch], class_alphas[classes[batch]], feed_cached))
             iteration += 1
             plateau.update(losses[-1]["loss"])
             if plateau.should_stop:
@@ -300,7 +325,7 @@ def main(argv=None):
         precompute_start = time.time()
         probe_source = probe_set.pixels if probe_set.paths is None else probe_set.paths
         if cached:
-            probe_source = model.run_images(sess, probe_source, {"a": model.activations}, "probe activations")["a"]
+            probe_source = model.run_images(sess, probe_source, model.cache_points, "probe activations")
         test_set.frozen_outputs(model, sess, recompute=False)
         precompute_seconds = time.time() - precompute_start
         seen_head_accuracy = metrics.per_class_accuracy(

@@ -4,13 +4,14 @@ import json
 import os
 import pickle
 import shutil
+import types
 
 import numpy as np
 import pytest
 
 import alpha2w
 from conftest import experiment_config, extracted, finetuned, last_error_line, run_stage
-from utils import experiment, nets_factory, probes, splits, unseen_head
+from utils import experiment, importance, nets_factory, probes, splits, unseen_head
 from utils.tf_compat import tf, tf1
 from utils.training import LossPlateau
 
@@ -32,12 +33,12 @@ def head_outputs(acts, features_fn, init, classes, targets, mean_seen, reg_lambd
     with tf.Graph().as_default():
         activations = tf1.placeholder(tf.float32, acts.shape)
         weights, _, logits = unseen_head.build(features_fn(activations), init)
-        alphas, alpha_loss, reg_loss, loss = unseen_head.losses(logits, activations, tf.constant(classes),
-                                                                tf.constant(targets), weights, mean_seen, reg_lambda)
+        alphas = importance.class_importance(logits, activations, tf.constant(classes))
+        losses = unseen_head.losses(alphas, tf.constant(targets), weights, mean_seen, reg_lambda)
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
-            return sess.run({"alphas": alphas, "alpha": alpha_loss, "reg": reg_loss, "loss": loss},
-                            {activations: acts})
+            return sess.run({"alphas": alphas, "alpha": losses["alpha_loss"], "reg": losses["reg_loss"],
+                             "loss": losses["loss"]}, {activations: acts})
 
 
 @pytest.mark.parametrize("hidden_relu", [False, True])
@@ -168,13 +169,33 @@ def test_cached_and_original_paths_give_the_same_importances_and_weights(seen_cl
     init = unseen_head.initial_weights(seen_w, 10, "seen_centered", np.random.default_rng(0))
     model = alpha2w.Alpha2W(config, spec, "small_cnn/conv4", 30, init, seen_w.mean(1), str(path))
     images, classes = prepared.lists["seen_train"].paths[:48], np.arange(48, dtype=np.int32) % 10
+    assert_same_importances(model, images, classes)
+
+
+def assert_same_importances(model, images, classes):
+    """The cached path's importances (values fed at its cache point) equal the full network's on the same images."""
     with tf1.Session(graph=model.graph) as sess:
         model.start(sess)
-        activations = model.run_images(sess, images, {"a": model.activations}, "test")["a"]
-        cached = sess.run(model.importances, {model.activations: activations, model.classes: classes})
+        values = model.run_images(sess, images, model.cache_points, "test")
+        cached = sess.run(model.importances["cached"], {model.classes: classes, **{
+            model.cache_points[name]: value for name, value in values.items()}})
         model.feed_images(sess, images)
-        full = sess.run(model.importances, {model.classes: classes})
+        full = sess.run(model.importances["full"], {model.classes: classes})
     assert np.abs(cached - full).max() / np.abs(full).max() < 1e-4 and np.abs(full).max() > 0
+
+
+def test_vgg_16_importances_fold_exactly_through_fc6():
+    """vgg_16's cached path feeds fc6's pre-activation and folds fc6 (random weights, random images)."""
+    spec = nets_factory.get_spec("vgg_16")
+    rng = np.random.default_rng(0)
+    cfg = types.SimpleNamespace(random_seed=0, image_size=224, preprocess_fn="vgg_preprocessing", batch_size=4,
+                                num_workers=2, model_name="vgg_16", reg_lambda=1e-3, optimizer="adam",
+                                learning_rate=1e-3, ckpt_path=None)
+    init = rng.normal(size=(4096, 5)) * 0.01
+    model = alpha2w.Alpha2W(cfg, spec, spec.alpha_layer, 7, init, init.mean(1), "test", restore=False)
+    assert [t.op.name for t in model.cache_points.values()] == ["vgg_16/fc6/BiasAdd", "vgg_16/fc7/BiasAdd"]
+    pixels = rng.integers(0, 256, size=(4, 224, 224, 3), dtype=np.uint8)
+    assert_same_importances(model, pixels, np.array([0, 1, 4, 2], np.int32))
 
 
 # --- calibrated stacking: gamma from a validation run (val classes play the unseen ones), never from test ---

@@ -41,11 +41,11 @@ def resolve(path):
 
 
 def prepared_folders():
-    """Prepared folder (absolute) -> the data_dir of the preparation config that writes it."""
+    """Prepared folder (absolute) -> the preparation config that writes it."""
     out = {}
     for path in glob.glob(os.path.join(ROOT, "arg_configs", "prepare", "*.json")):
         cfg = config.load_config(path, datasets.PREPARE_SCHEMA)
-        out[os.path.normpath(os.path.join(ROOT, cfg.out_dir))] = os.path.normpath(os.path.join(ROOT, cfg.data_dir))
+        out[os.path.normpath(os.path.join(ROOT, cfg.out_dir))] = cfg
     return out
 
 
@@ -89,22 +89,27 @@ def test_alpha_configs_read_what_finetuning_writes():
         assert resolve(cfg.class_idmaps_json) == os.path.join(prepared, "classes.json"), name
         assert [resolve(p) for p in cfg.dataset_json.split(",")] == [
             os.path.join(prepared, "seen_train.txt"), os.path.join(prepared, "seen_val.txt")], name
-        assert resolve(cfg.class_list_f) == os.path.join(folders[prepared], "classes.txt"), name
+        data_dir = os.path.normpath(os.path.join(ROOT, folders[prepared].data_dir))
+        assert resolve(cfg.class_list_f) == os.path.join(data_dir, "classes.txt"), name
         assert cfg.layer_name == nets_factory.get_spec(cfg.model_name).alpha_layer, name
         for key in ("class_list_f", "ckpt_path", "save_path"):
             assert_under_known_roots(resolve(getattr(cfg, key)), key, name)
 
 
 def test_experiment_configs_read_what_alpha_extraction_writes():
-    """mod2alpha.sh names every experiment config; each reads a prepared folder and an alpha folder of its net."""
-    text = open(os.path.join(ROOT, "mod2alpha.sh")).read()
-    named = sorted(set(re.findall(r"\$DIR/([\w.]+\.json)", text)))
+    """mod2alpha.sh and alpha2w.sh name every experiment config; each reads a prepared folder, an alpha folder of its
+    net and the finetuned network those alphas came from."""
     shipped = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "arg_configs", "*_config_*.json")))
-    assert named == shipped
+    for runner in ("mod2alpha.sh", "alpha2w.sh"):
+        text = open(os.path.join(ROOT, runner)).read()
+        assert sorted(set(re.findall(r"\$DIR/([\w.]+\.json)", text))) == shipped, runner
     folders = prepared_folders()
     alpha_runs = {resolve(c.save_path): c for c in load_stage_configs("alpha_extraction.sh").values()}
-    for name in named:
-        cfg = experiment.load(os.path.join(ROOT, "arg_configs", name))
+    outputs = set()
+    for name in shipped:
+        cfg = experiment.load(os.path.join(ROOT, "arg_configs", name), "mod2alpha")
+        assert vars(experiment.load(os.path.join(ROOT, "arg_configs", name), "alpha2w")) == vars(cfg), name
+        spec = nets_factory.spec_from_config(cfg, name)
         prepared = os.path.normpath(os.path.join(ROOT, cfg.prepared_dir))
         assert prepared in folders, f"{name}: prepared_dir {prepared} is written by no preparation config"
         source = alpha_runs[os.path.normpath(os.path.join(ROOT, cfg.alphadir))]
@@ -114,3 +119,22 @@ def test_experiment_configs_read_what_alpha_extraction_writes():
             if getattr(cfg, key) is not None:
                 assert os.path.dirname(os.path.join(ROOT, getattr(cfg, key))) == prepared, f"{name}: {key}"
         assert cfg.dom2alpha_ckpt_dir.startswith("ckpt/mod2alpha/"), name
+        # alpha2w: the same network and layer as the alphas, the penultimate features of the factory
+        assert (cfg.model_name, cfg.image_size, cfg.preprocess_fn) == (source.model_name, spec.default_image_size,
+                                                                       spec.preprocessing), name
+        assert os.path.join(ROOT, cfg.ckpt_path) == resolve(source.ckpt_path), name
+        assert f"{cfg.model_name}/{cfg.layer_name}" == source.layer_name == spec.alpha_layer, name
+        assert cfg.last_layer in (None, spec.penultimate_layer), name
+        assert cfg.ckpt_dir.startswith("ckpt/alpha2w/") and cfg.ckpt_dir not in outputs, name
+        outputs.add(cfg.ckpt_dir)
+        if isinstance(cfg.calibration_gamma, str):  # the results of a validation run of the same dataset and net
+            assert folders[prepared].split == "proposed", name
+            validation = [n for n in shipped if experiment.load(os.path.join(ROOT, "arg_configs", n), "alpha2w")
+                          .ckpt_dir == os.path.dirname(cfg.calibration_gamma)]
+            assert len(validation) == 1 and os.path.basename(cfg.calibration_gamma) == "results.json", name
+            val_cfg = experiment.load(os.path.join(ROOT, "arg_configs", validation[0]), "alpha2w")
+            assert (val_cfg.model_name, val_cfg.modality, val_cfg.unseen_norm_matching) == \
+                (cfg.model_name, cfg.modality, cfg.unseen_norm_matching), name
+            val_prepared = folders[os.path.normpath(os.path.join(ROOT, val_cfg.prepared_dir))]
+            assert val_prepared.split != "proposed" and val_prepared.data_dir == folders[prepared].data_dir, name
+            assert val_cfg.calibration_gamma is None, name

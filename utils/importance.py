@@ -32,6 +32,14 @@ def class_importance(logits, activations, classes):
     return tf.reduce_sum(gradients, [1, 2]) if gradients.shape.ndims == 4 else gradients
 
 
+def folded_importance(logits, pre_activation, folded_weights, classes):
+    """The same [N, K] importance at an alpha layer A, computed above it: for a dense layer z = W * pool(A) + b that
+    reads the whole max- (or average-) pooled map of A, each pooled cell routes its gradient to one input (or
+    spreads it evenly), so sum_ij dy/dA_ijk = sum_o (sum over W's spatial taps of W[:, :, k, o]) dy/dz_o.
+    `pre_activation` is z ([N, 1, 1, D] or [N, D]); `folded_weights` [K, D] is W summed over its taps."""
+    return tf.matmul(class_importance(logits, pre_activation, classes), folded_weights, transpose_b=True)
+
+
 def gradcam(activations, importances):
     """[N, H, W] Grad-CAM maps ReLU(sum_k alpha_k A^k), min-max normalised per image to [0, 1].
 

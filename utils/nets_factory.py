@@ -26,6 +26,7 @@ class NetSpec:
     logits_scope: str              # re-initialised when finetuning on new classes
     preprocessing: str             # default name in the preprocessing factory
     takes_dropout: bool = True
+    folded_layer: str = None       # a dense layer over the pooled alpha layer: importances fold through it (alpha2w)
 
 
 NETWORKS = {
@@ -33,7 +34,7 @@ NETWORKS = {
         net_fn=vgg.vgg_16, arg_scope_fn=vgg.vgg_arg_scope, default_image_size=224,
         alpha_layer="vgg_16/conv5/conv5_3", alpha_channels=512,
         penultimate_layer="vgg_16/fc7", penultimate_dims=4096,
-        logits_scope="vgg_16/fc8", preprocessing="vgg_preprocessing"),
+        logits_scope="vgg_16/fc8", preprocessing="vgg_preprocessing", folded_layer="vgg_16/fc6"),
     "resnet_v1_101": NetSpec(
         net_fn=resnet_v1.resnet_v1_101, arg_scope_fn=resnet_v1.resnet_arg_scope, default_image_size=224,
         alpha_layer="resnet_v1_101/block4/unit_1/bottleneck_v1", alpha_channels=2048,

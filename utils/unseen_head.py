@@ -7,7 +7,6 @@ the biases; `reg_lambda` pulls w_c towards the mean seen weight, as in the origi
 """
 import numpy as np
 
-from utils import importance
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 
@@ -49,14 +48,13 @@ def build(features, init_weights):
     return weights, biases, tf.matmul(features, weights) + biases
 
 
-def losses(unseen_logits, activations, classes, predicted_alphas, weights, mean_seen_weight, reg_lambda):
-    """(importances [B, K], cosine loss, regulariser, total): mean over examples of 1 - cos(predicted alpha of c,
-    importance of unseen class c), plus reg_lambda * 1/2 sum_c ||w_c - mean seen weight||^2 (dimn_wise_l2)."""
-    alphas = importance.class_importance(unseen_logits, activations, classes)
+def losses(alphas, predicted_alphas, weights, mean_seen_weight, reg_lambda):
+    """{alpha_loss, reg_loss, loss}: mean over examples of 1 - cos(predicted alpha of c, importance `alphas` of unseen
+    class c), plus reg_lambda * 1/2 sum_c ||w_c - mean seen weight||^2 (dimn_wise_l2)."""
     cosine = tf.reduce_sum(tf.nn.l2_normalize(predicted_alphas, 1) * tf.nn.l2_normalize(alphas, 1), 1)
     alpha_loss = tf.reduce_mean(1.0 - cosine)
     reg_loss = tf.nn.l2_loss(weights - tf.constant(mean_seen_weight[:, None], tf.float32))
-    return alphas, alpha_loss, reg_loss, alpha_loss + reg_lambda * reg_loss
+    return {"alpha_loss": alpha_loss, "reg_loss": reg_loss, "loss": alpha_loss + reg_lambda * reg_loss}
 
 
 def optimizer(name, learning_rate):
