@@ -11,7 +11,8 @@ GZSL S / U / H at gamma = 0, AUSUC, and calibrated stacking with a gamma chosen 
 activations are computed once and fed at that tensor each step (only the layers above it run), and the test images'
 penultimate features once, scoring each epoch by a matrix product. For vgg_16, whose fc6 reads the whole max-pooled
 conv5_3 map, the importance folds exactly through fc6 (utils/importance.folded_importance), so fc6's and fc7's
-pre-activations are cached instead and no forward conv runs. false: the original's path, the whole network on every step and evaluation.
+pre-activations are cached instead and no forward conv runs. false: the original's path, the whole network on every
+step and evaluation.
 """
 import os
 import sys
@@ -28,9 +29,6 @@ from utils.cli import UserError, config_path_from_args, main_guard  # noqa: E402
 from utils.tf_compat import slim, tf, tf1  # noqa: E402
 from utils.training import LossPlateau  # noqa: E402
 
-METRICS = ("T1", "S", "U", "H", "AUSUC")
-
-
 def alpha_layer(cfg, spec, source):
     """The alpha layer's end-point name (the original wrote it without the net's scope), checked against the
     alphas that mod2alpha learnt from."""
@@ -39,9 +37,10 @@ def alpha_layer(cfg, spec, source):
         raise UserError(f"{source}: 'last_layer' of {cfg.model_name} is '{spec.penultimate_layer}' (the features "
                         "its seen head reads); fix or remove the key")
     alphas_json = os.path.join(cfg.alphadir, "alphas.json")
-    if os.path.isfile(alphas_json) and io.read_json(alphas_json)["layer_name"] != layer:
-        raise UserError(f"{source}: 'layer_name' is {layer} but {alphas_json} holds alphas of "
-                        f"{io.read_json(alphas_json)['layer_name']}; use the layer the alphas were extracted at")
+    extracted_at = io.read_json(alphas_json)["layer_name"] if os.path.isfile(alphas_json) else layer
+    if extracted_at != layer:
+        raise UserError(f"{source}: 'layer_name' is {layer} but {alphas_json} holds alphas of {extracted_at}; use "
+                        "the layer the alphas were extracted at")
     return layer
 
 
@@ -107,7 +106,6 @@ class Alpha2W:
 
     def __init__(self, cfg, spec, layer, n_seen, init_weights, mean_seen_weight, source, restore=True):
         """restore=False leaves the network at random weights (speed benchmarks): nothing is read from ckpt_path."""
-        self.cfg = cfg
         self.graph = tf.Graph()
         with self.graph.as_default():
             tf1.set_random_seed(cfg.random_seed)
@@ -312,8 +310,8 @@ def main(argv=None):
           f"{cfg.optimizer} lr {cfg.learning_rate:g}, reg_lambda {cfg.reg_lambda:g}, batch {cfg.batch_size}"
           + (f"; calibrated stacking gamma {gamma['gamma']:.4g}" if gamma else ""))
 
-    def scored_head(sess):
-        weights, biases = sess.run([model.weights, model.biases])
+    def scored(weights, biases):
+        """The unseen head as it is scored: as trained, or norm-matched to the seen head."""
         if cfg.unseen_norm_matching:
             return unseen_head.norm_matched(weights, biases, seen_w, seen_b)
         return weights, biases
@@ -334,7 +332,8 @@ def main(argv=None):
 
         def evaluate(sess):
             row, curves["last"] = test_set.evaluate(*test_set.scores(
-                test_set.frozen_outputs(model, sess, recompute=not cached), *scored_head(sess)),
+                test_set.frozen_outputs(model, sess, recompute=not cached),
+                *scored(*sess.run([model.weights, model.biases]))),
                 gamma and gamma["gamma"])
             return row
 
@@ -343,7 +342,8 @@ def main(argv=None):
         def save(sess, row):
             model.saver.save(sess, os.path.join(out, "unseen_head.ckpt"), write_meta_graph=False)
             curves["kept"] = curves["last"]
-            return {"row": row, "raw": sess.run([model.weights, model.biases]), "scored": scored_head(sess)}
+            raw = sess.run([model.weights, model.biases])
+            return {"row": row, "raw": raw, "scored": scored(*raw)}
 
         initial = evaluate(sess)
         print(f"initial unseen head ({cfg.unseen_w_init}): T1 {initial['T1']:.3f} | U {initial['U']:.3f} S "

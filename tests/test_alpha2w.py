@@ -71,7 +71,8 @@ def test_initialisations_follow_the_seen_weights_and_norm_matching_takes_their_m
     centered = unseen_head.initial_weights(seen, 20000, "seen_centered", rng)
     np.testing.assert_allclose(centered.mean(1), seen.mean(1), atol=0.05)
     np.testing.assert_allclose(centered.std(1), seen.std(1), rtol=0.03)
-    np.testing.assert_array_equal(unseen_head.initial_weights(seen, 3, "seen_mean", rng), np.repeat(seen.mean(1, keepdims=True), 3, 1))
+    np.testing.assert_array_equal(unseen_head.initial_weights(seen, 3, "seen_mean", rng),
+                                  np.repeat(seen.mean(1, keepdims=True), 3, 1))
     weights, biases = unseen_head.norm_matched(rng.normal(size=(4, 3)) * [1, 5, 20], np.zeros(3), seen, np.arange(9.0))
     np.testing.assert_allclose(np.linalg.norm(weights, axis=0), np.linalg.norm(seen, axis=0).mean())
     np.testing.assert_allclose(biases, 4.0)

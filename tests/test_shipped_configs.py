@@ -97,12 +97,13 @@ def test_alpha_configs_read_what_finetuning_writes():
 
 
 def test_experiment_configs_read_what_alpha_extraction_writes():
-    """mod2alpha.sh and alpha2w.sh name every experiment config; each reads a prepared folder, an alpha folder of its
-    net and the finetuned network those alphas came from."""
+    """The table that mod2alpha.sh and alpha2w.sh source names every experiment config; each reads a prepared folder,
+    an alpha folder of its net and the finetuned network those alphas came from."""
     shipped = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "arg_configs", "*_config_*.json")))
+    table = open(os.path.join(ROOT, "arg_configs", "experiment_configs.sh")).read()
+    assert sorted(set(re.findall(r"\$DIR/([\w.]+\.json)", table))) == shipped
     for runner in ("mod2alpha.sh", "alpha2w.sh"):
-        text = open(os.path.join(ROOT, runner)).read()
-        assert sorted(set(re.findall(r"\$DIR/([\w.]+\.json)", text))) == shipped, runner
+        assert ". arg_configs/experiment_configs.sh" in open(os.path.join(ROOT, runner)).read(), runner
     folders = prepared_folders()
     alpha_runs = {resolve(c.save_path): c for c in load_stage_configs("alpha_extraction.sh").values()}
     outputs = set()

@@ -29,11 +29,11 @@ def eval_images(paths=None, pixels=None, preprocessing_name=None, image_size=Non
                 num_parallel_calls=AUTOTUNE):
     """Batches of eval-preprocessed float images, in order, from image `paths` (a string tensor) or from uint8
     `pixels` [N, H, W, 3] (a tensor): the two sources alpha2w feeds its frozen network through one iterator."""
-    preprocess = preprocessing.get_preprocessing(preprocessing_name, False)
     if paths is not None:
         load = _loader(preprocessing_name, image_size, False)
         dataset = tf.data.Dataset.from_tensor_slices(paths).map(load, num_parallel_calls=num_parallel_calls)
     else:
+        preprocess = preprocessing.get_preprocessing(preprocessing_name, False)
         dataset = tf.data.Dataset.from_tensor_slices(pixels).map(
             lambda image: preprocess(image, image_size, image_size), num_parallel_calls=num_parallel_calls)
     return dataset.batch(batch_size).prefetch(AUTOTUNE)
