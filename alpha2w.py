@@ -29,20 +29,6 @@ from utils.cli import UserError, config_path_from_args, main_guard  # noqa: E402
 from utils.tf_compat import slim, tf, tf1  # noqa: E402
 from utils.training import LossPlateau  # noqa: E402
 
-def alpha_layer(cfg, spec, source):
-    """The alpha layer's end-point name (the original wrote it without the net's scope), checked against the
-    alphas that mod2alpha learnt from."""
-    layer = cfg.layer_name if cfg.layer_name.startswith(cfg.model_name + "/") else f"{cfg.model_name}/{cfg.layer_name}"
-    if cfg.last_layer not in (None, spec.penultimate_layer):
-        raise UserError(f"{source}: 'last_layer' of {cfg.model_name} is '{spec.penultimate_layer}' (the features "
-                        "its seen head reads); fix or remove the key")
-    alphas_json = os.path.join(cfg.alphadir, "alphas.json")
-    extracted_at = io.read_json(alphas_json)["layer_name"] if os.path.isfile(alphas_json) else layer
-    if extracted_at != layer:
-        raise UserError(f"{source}: 'layer_name' is {layer} but {alphas_json} holds alphas of {extracted_at}; use "
-                        "the layer the alphas were extracted at")
-    return layer
-
 
 def predicted_alphas(cfg, prepared, channels, source):
     """mod2alpha's predicted alphas of the unseen classes [n_unseen, K], checked against the classes and the layer."""
@@ -288,7 +274,7 @@ def main(argv=None):
     start_time = time.time()
     cfg = experiment.load(config_path, "alpha2w")
     spec = nets_factory.spec_from_config(cfg, config_path)
-    layer = alpha_layer(cfg, spec, config_path)
+    layer = experiment.alpha_layer(cfg, spec, config_path)
     prepared = splits.load_prepared(cfg.prepared_dir)
     n_seen, n_unseen = len(prepared.seen_ids), len(prepared.unseen_ids)
     gamma = calibration(cfg, prepared, config_path)

@@ -1,4 +1,5 @@
-"""Every config a shell runner names exists, validates, and points where the stage before it writes.
+"""Every config of the pipeline table (arg_configs/pipelines.json, which run_pipeline.py and the stage runners read)
+exists, validates, and points where the stage before it writes.
 
 Stage configs' paths are relative to seen_pretraining/ (the runners cd there, as in the original release);
 preparation configs' paths are relative to the repository root.
@@ -6,16 +7,16 @@ preparation configs' paths are relative to the repository root.
 import glob
 import importlib.util
 import os
-import re
 
 import pytest
 
-from utils import config, datasets, experiment, nets_factory
+from utils import config, datasets, experiment, nets_factory, pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGE_DIR = os.path.join(ROOT, "seen_pretraining")
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-RUNNERS = {"cnn_finetune.sh": "cnn_finetune.py", "alpha_extraction.sh": "alpha_extraction.py"}
+RUNNERS = {"cnn_finetune.sh": ("cnn_finetune.py", "finetune"), "alpha_extraction.sh": ("alpha_extraction.py",
+                                                                                    "alpha_extract")}
 
 
 def stage_module(script):
@@ -25,14 +26,19 @@ def stage_module(script):
     return module
 
 
+def table_configs(stage):
+    """Every config the pipeline table names for `stage` (absolute paths), over all runs."""
+    table = pipeline.load_table()
+    return sorted({path for run in table["runs"] for path in pipeline.stage_configs(table, stage, run)})
+
+
 def configs_named_by(runner):
-    text = open(os.path.join(STAGE_DIR, runner)).read()
-    folder = re.search(r"^DIR=(\S+)$", text, re.M).group(1)
-    return sorted({os.path.join(folder, name) for name in re.findall(r"\$DIR/([\w.]+\.json)", text)})
+    """The configs of a stage-1/2 runner's stage, relative to seen_pretraining/."""
+    return [os.path.relpath(path, STAGE_DIR) for path in table_configs(RUNNERS[runner][1])]
 
 
 def load_stage_configs(runner):
-    schema = stage_module(RUNNERS[runner]).SCHEMA
+    schema = stage_module(RUNNERS[runner][0]).SCHEMA
     return {name: config.load_config(os.path.join(STAGE_DIR, name), schema) for name in configs_named_by(runner)}
 
 
@@ -56,6 +62,7 @@ def assert_under_known_roots(path, key, name):
 
 @pytest.mark.parametrize("runner", sorted(RUNNERS))
 def test_runner_names_every_shipped_config_and_each_validates(runner):
+    assert f"python -m utils.pipeline configs {RUNNERS[runner][1]} " in open(os.path.join(STAGE_DIR, runner)).read()
     named = configs_named_by(runner)
     folder = os.path.dirname(named[0])
     shipped = sorted(os.path.relpath(p, STAGE_DIR) for p in glob.glob(os.path.join(STAGE_DIR, folder, "*.json")))
@@ -97,13 +104,13 @@ def test_alpha_configs_read_what_finetuning_writes():
 
 
 def test_experiment_configs_read_what_alpha_extraction_writes():
-    """The table that mod2alpha.sh and alpha2w.sh source names every experiment config; each reads a prepared folder,
-    an alpha folder of its net and the finetuned network those alphas came from."""
+    """The pipeline table names every experiment config, for mod2alpha.sh, alpha2w.sh and explain; each reads a
+    prepared folder, an alpha folder of its net and the finetuned network those alphas came from."""
     shipped = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "arg_configs", "*_config_*.json")))
-    table = open(os.path.join(ROOT, "arg_configs", "experiment_configs.sh")).read()
-    assert sorted(set(re.findall(r"\$DIR/([\w.]+\.json)", table))) == shipped
-    for runner in ("mod2alpha.sh", "alpha2w.sh"):
-        assert ". arg_configs/experiment_configs.sh" in open(os.path.join(ROOT, runner)).read(), runner
+    for stage in ("mod2alpha", "alpha2w", "explain"):
+        assert [os.path.basename(p) for p in table_configs(stage)] == shipped, stage
+    for runner, stage in (("mod2alpha.sh", "mod2alpha"), ("alpha2w.sh", "alpha2w")):
+        assert f"python -m utils.pipeline configs {stage} " in open(os.path.join(ROOT, runner)).read(), runner
     folders = prepared_folders()
     alpha_runs = {resolve(c.save_path): c for c in load_stage_configs("alpha_extraction.sh").values()}
     outputs = set()
@@ -139,3 +146,24 @@ def test_experiment_configs_read_what_alpha_extraction_writes():
             val_prepared = folders[os.path.normpath(os.path.join(ROOT, val_cfg.prepared_dir))]
             assert val_prepared.split != "proposed" and val_prepared.data_dir == folders[prepared].data_dir, name
             assert val_cfg.calibration_gamma is None, name
+
+
+def test_pipeline_table_runs_read_the_folders_their_preparation_writes():
+    """Each run's preparation config writes the folder its finetune and experiment configs read; every dataset's runs
+    exist, and a dataset with a validation run runs it first (its alpha2w selects the final run's gamma)."""
+    table = pipeline.load_table()
+    folders = prepared_folders()
+    for dataset, entry in table["datasets"].items():
+        assert entry["runs"] and all(run in table["runs"] for run in entry["runs"]), dataset
+        splits = [folders[os.path.normpath(os.path.join(ROOT, config.load_config(
+            pipeline.stage_configs(table, "prepare", run)[0], datasets.PREPARE_SCHEMA).out_dir))].split
+            for run in entry["runs"]]
+        assert splits == sorted(splits, key=lambda s: s == "proposed") and splits[-1] == "proposed", dataset
+    for run in table["runs"]:
+        prepare = config.load_config(pipeline.stage_configs(table, "prepare", run)[0], datasets.PREPARE_SCHEMA)
+        prepared = os.path.normpath(os.path.join(ROOT, prepare.out_dir))
+        for path in pipeline.stage_configs(table, "finetune", run):
+            finetune = config.load_config(path, stage_module("cnn_finetune.py").SCHEMA)
+            assert os.path.dirname(resolve(finetune.train_split_json)) == prepared, path
+        for path in pipeline.stage_configs(table, "alpha2w", run):
+            assert os.path.normpath(os.path.join(ROOT, experiment.load(path, "alpha2w").prepared_dir)) == prepared

@@ -116,25 +116,33 @@ def _class_documents(folder, class_names, key):
 
 def _tfidf(folder, class_names, n_terms, key):
     """TF-IDF of each class's text over the `n_terms` most frequent terms (fit on every class's text: the
-    descriptions of unseen classes are the side information ZSL is given)."""
+    descriptions of unseen classes are the side information ZSL is given), and the terms."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     vectorizer = TfidfVectorizer(max_features=n_terms, sublinear_tf=True)
     matrix = vectorizer.fit_transform(_class_documents(folder, class_names, key)).toarray()
     if matrix.shape[1] < n_terms:
         raise UserError(f"{folder}: the class texts have {matrix.shape[1]} distinct terms but 'n_attr' is {n_terms}; "
                         f"set 'n_attr' to at most {matrix.shape[1]}")
-    return matrix
+    return matrix, list(vectorizer.get_feature_names_out())
 
 
 def class_vectors(cfg, class_ids, class_names):
     """[n_classes, n_attr] domain vectors of the experiment's modality, rows in the prepared class order."""
+    return named_class_vectors(cfg, class_ids, class_names, attribute_names=None)[0]
+
+
+def named_class_vectors(cfg, class_ids, class_names, attribute_names):
+    """The domain vectors and a name per dimension: the attribute names, the TF-IDF terms, or, for embeddings and
+    the Wikipedia matrix (which ship no vocabulary), "<modality> dim j"."""
     if cfg.modality == "attributes":
         key = "classattrdir_binary" if cfg.a2t else "classattrdir"
-        return class_attributes(getattr(cfg, key), class_ids, key)
+        return class_attributes(getattr(cfg, key), class_ids, key), attribute_names
+    if cfg.modality == "captions" and cfg.caption_format == "text":
+        return _tfidf(cfg.attrdir, class_names, cfg.n_attr, "attrdir")
     if cfg.modality == "wikipedia":
-        return _wikipedia(cfg.attrdir, class_ids, "attrdir")
-    if cfg.caption_format == "sent_mat":
-        return _mat_column_by_name(cfg.attrdir, class_names, "attrdir")
-    if cfg.caption_format == "reed_w2v":
-        return _reed_w2v(cfg.attrdir, class_names, "attrdir")
-    return _tfidf(cfg.attrdir, class_names, cfg.n_attr, "attrdir")
+        vectors = _wikipedia(cfg.attrdir, class_ids, "attrdir")
+    elif cfg.caption_format == "sent_mat":
+        vectors = _mat_column_by_name(cfg.attrdir, class_names, "attrdir")
+    else:
+        vectors = _reed_w2v(cfg.attrdir, class_names, "attrdir")
+    return vectors, [f"{cfg.modality} dim {j}" for j in range(vectors.shape[1])]

@@ -5,8 +5,9 @@ Keys keep the original's names and meanings; new keys are marked "(new)". Each s
 common ones; the other stage's keys may be left out (a config for one stage only), but unknown keys are errors.
 """
 import dataclasses
+import os
 
-from utils import config, nets_factory
+from utils import config, io, nets_factory
 from utils.cli import UserError
 from utils.config import Field
 
@@ -117,3 +118,18 @@ def _check_mod2alpha(cfg, path):
         raise UserError(f"{path}: modality '{cfg.modality}' reads '{source_key}', which is null")
     if cfg.modality == "captions" and cfg.caption_format is None:
         raise UserError(f"{path}: modality 'captions' needs 'caption_format' ({', '.join(CAPTION_FORMATS)})")
+
+
+def alpha_layer(cfg, spec, source):
+    """The alpha layer's end-point name (the original wrote it without the net's scope), checked against the
+    alphas that mod2alpha learnt from."""
+    layer = cfg.layer_name if cfg.layer_name.startswith(cfg.model_name + "/") else f"{cfg.model_name}/{cfg.layer_name}"
+    if cfg.last_layer not in (None, spec.penultimate_layer):
+        raise UserError(f"{source}: 'last_layer' of {cfg.model_name} is '{spec.penultimate_layer}' (the features "
+                        "its seen head reads); fix or remove the key")
+    alphas_json = os.path.join(cfg.alphadir, "alphas.json")
+    extracted_at = io.read_json(alphas_json)["layer_name"] if os.path.isfile(alphas_json) else layer
+    if extracted_at != layer:
+        raise UserError(f"{source}: 'layer_name' is {layer} but {alphas_json} holds alphas of {extracted_at}; use "
+                        "the layer the alphas were extracted at")
+    return layer

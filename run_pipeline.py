@@ -1,0 +1,116 @@
+"""NIWT end to end: `python run_pipeline.py [synth|synth_small|cub|awa2|cub_001_050_shared] [options]`.
+
+Runs, for the chosen dataset of arg_configs/pipelines.json: generation (the generated datasets), preparation, then per
+run (a validation run first where the dataset has one) finetuning, alpha extraction, mod2alpha and alpha2w with the
+shipped configs, and prints the GZSL table. A stage whose outputs exist and match its config and inputs is skipped
+(`--force STAGE` redoes it, and so everything after it); the first failing stage stops the pipeline with its message.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from utils import io, pipeline, report  # noqa: E402
+from utils.cli import UserError, main_guard  # noqa: E402
+
+
+def parse_args(argv, table):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", nargs="?", default="synth", choices=sorted(table["datasets"]))
+    parser.add_argument("--net", action="append", help="run only this network (repeatable; default: all of the run)")
+    parser.add_argument("--modality", action="append", help="run only this modality (repeatable; default: all)")
+    parser.add_argument("--force", action="append", default=[], choices=pipeline.STAGE_ORDER + ("all",),
+                        help="redo this stage even if it is up to date (repeatable); later stages follow")
+    parser.add_argument("--until", choices=pipeline.STAGE_ORDER, help="stop after this stage")
+    parser.add_argument("--seed", type=int, help="random_seed of every trained stage; outputs go to runs/seed<N>/ "
+                                                 "(or --out), configs are derived from the shipped ones")
+    parser.add_argument("--out", help="write everything the pipeline makes (data, ckpt, alphas) under this folder "
+                                      "instead of the repository's data/, ckpt/, alphas/")
+    return parser.parse_args(argv)
+
+
+class Plan:
+    """The stage runs of one dataset, in order, on shipped configs or on derived variants (--seed / --out)."""
+
+    def __init__(self, args, table):
+        self.args, self.table, self.runs = args, table, []
+        entry = table["datasets"][args.dataset]
+        if args.out or args.seed is not None:
+            self.out_root = os.path.abspath(args.out or os.path.join(pipeline.ROOT, "runs", f"seed{args.seed}"))
+            self.folders = pipeline.OUTPUT_ROOTS if args.out else ("ckpt", "alphas")
+        else:
+            self.out_root, self.folders = None, ()
+        if "generate" in entry:
+            raw = entry["generate"]
+            if self.out_root:
+                raw = pipeline.rerooted(raw, pipeline.ROOT, self.out_root, self.folders)
+            self.add("generate", raw, None, f"generate {raw['out']}")
+        for run in entry["runs"]:
+            if not pipeline.stage_configs(table, "mod2alpha", run, args.net, args.modality):
+                raise UserError(f"{pipeline.TABLE}: run {run} has no experiment config for net {args.net} and "
+                                f"modality {args.modality}")
+            for stage in pipeline.STAGE_ORDER[1:]:
+                for path in pipeline.stage_configs(table, stage, run, args.net, args.modality):
+                    self.add_config(stage, path, f"{stage} {run}: {os.path.relpath(path, pipeline.ROOT)}")
+
+    def add_config(self, stage, path, label):
+        if not os.path.isfile(path):
+            raise UserError(f"{path}: config named in {pipeline.TABLE} not found")
+        if self.out_root:
+            path, raw = pipeline.variant(stage, path, self.out_root, self.folders, self.args.seed,
+                                         os.path.join(self.out_root, "configs"))
+        else:
+            raw = io.read_json(path)
+        self.add(stage, raw, path, label)
+
+    def add(self, stage, raw, path, label):
+        if self.args.until and pipeline.STAGE_ORDER.index(stage) > pipeline.STAGE_ORDER.index(self.args.until):
+            return
+        self.runs.append(pipeline.StageRun(stage, raw, path, label))
+
+
+def execute(plan, forced):
+    """Run the plan's stages in order; a stage is redone when forced, out of date, or after a redone stage (whose
+    outputs its inputs' fingerprints then see changed). Returns the alpha2w results files."""
+    started, total = time.time(), len(plan.runs)
+    for number, run in enumerate(plan.runs, 1):
+        print(f"==> [{number}/{total}] {run.label}", flush=True)
+        fingerprint = run.fingerprint()
+        if run.stage.name not in forced and "all" not in forced and run.up_to_date(fingerprint):
+            print(f"    up to date: {os.path.relpath(run.output, pipeline.ROOT)} matches its config and inputs "
+                  f"(--force {run.stage.name} redoes it)", flush=True)
+            continue
+        stage_start = time.time()
+        run.discard_finished()
+        done = subprocess.run(run.argv(), cwd=run.stage.base)
+        if done.returncode != 0:
+            print(f"pipeline stopped at [{number}/{total}] {run.label}: exit code {done.returncode} (its message is "
+                  "above); fix it and rerun: finished stages are skipped", file=sys.stderr)
+            sys.exit(done.returncode)
+        run.write_stamp(fingerprint, time.time() - stage_start)
+        print(f"    done in {time.time() - stage_start:.1f} s ({(time.time() - started) / 60:.1f} min so far)",
+              flush=True)
+    return [run.output for run in plan.runs if run.stage.name == "alpha2w"]
+
+
+@main_guard
+def main(argv=None):
+    table = pipeline.load_table()
+    args = parse_args(argv, table)
+    plan = Plan(args, table)
+    start = time.time()
+    results = execute(plan, set(args.force))
+    if results:
+        out_root = plan.out_root or pipeline.ROOT
+        table_path = os.path.join(out_root, "ckpt", f"gzsl_table_{args.dataset}.md")
+        text = report.markdown(results)
+        io.write_text(table_path, text)
+        print(f"\nGZSL results ({args.dataset}; {(time.time() - start) / 60:.1f} min):\n\n{text}\nwritten to "
+              f"{table_path}")
+
+
+if __name__ == "__main__":
+    main()

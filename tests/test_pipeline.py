@@ -1,0 +1,166 @@
+"""End to end through the runner (run_pipeline.py) on the small generated dataset, stage skipping and --force, the
+explanations it ends with, and the stamps that decide what is up to date."""
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+
+from conftest import run_script
+from utils import explanation, pipeline
+
+STAGE_COUNT = 7  # generate, prepare, finetune, alpha_extract, mod2alpha, alpha2w, explain (synth_small, attributes)
+
+
+def stage_lines(stdout):
+    """stage name -> 'ran' or 'skipped', from the runner's progress lines."""
+    status, current = {}, None
+    for line in stdout.splitlines():
+        header = re.match(r"==> \[\d+/\d+\] (\w+) ", line)
+        if header:
+            current = header.group(1)
+        elif current and line.strip().startswith("up to date:"):
+            status[current] = "skipped"
+        elif current and line.strip().startswith("done in"):
+            status[current] = "ran"
+    return status
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """`run_pipeline.py synth_small --out <tmp>`: every stage on the small generated dataset (about 2 minutes)."""
+    out = tmp_path_factory.mktemp("pipeline")
+    done = run_script("run_pipeline.py", "synth_small", "--out", str(out))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    alpha2w_dir = out / "ckpt" / "alpha2w" / "SYNTH_small_small_cnn_attributes"
+    return {"out": out, "stdout": done.stdout, "alpha2w": alpha2w_dir}
+
+
+def table_row(text, dataset):
+    row = next(line for line in text.splitlines() if line.startswith(f"| {dataset} |"))
+    return [cell.strip() for cell in row.strip("|").split("|")]
+
+
+def test_one_command_runs_every_stage_and_prints_a_table_above_chance(small_run):
+    assert stage_lines(small_run["stdout"]) == {name: "ran" for name in pipeline.STAGE_ORDER}
+    table = (small_run["out"] / "ckpt" / "gzsl_table_synth_small.md").read_text()
+    assert table in small_run["stdout"]
+    cells = table_row(table, "SYNTH_small")
+    assert cells[:3] == ["SYNTH_small", "small_cnn", "attributes"]
+    t1, u, s, h = (float(c) for c in cells[3:7])
+    results = json.loads((small_run["alpha2w"] / "results.json").read_text())
+    assert round(100 * results["gamma0"]["T1"], 1) == t1
+    # 5 unseen of 20 classes: chance is 20 % for T1 and 5 % for U (argmax over all classes)
+    assert t1 >= 45 and u >= 15 and s >= 50 and h >= 20, cells
+    assert results["config"]["random_seed"] == 1234  # the variant keeps the shipped seed unless --seed is given
+    for folder in ("data", "ckpt", "alphas", "configs"):  # --out holds everything the pipeline made
+        assert (small_run["out"] / folder).is_dir()
+
+
+def test_explanations_name_neurons_and_recover_the_true_attributes_far_above_chance(small_run):
+    folder = small_run["alpha2w"] / "explanations"
+    report = json.loads((folder / "explanations.json").read_text())
+    faith = report["faithfulness"]
+    words = faith["mapped_word_true_of_predicted_unseen_class"]
+    # the attribute that the importance of a predicted unseen class maps back to is one of that class's attributes
+    assert words["images"] >= 50 and words["unseen test predicted unseen"] >= words["chance"] + 0.4, words
+    names = faith["top_neuron_names_true_of_class"]
+    assert names["unseen classes"] >= names["chance"] + 0.15, names
+    assert len(report["neuron_names"]) == 128 and all(len(n) <= 3 for n in report["neuron_names"])
+    assert len((folder / "neuron_names.tsv").read_text().splitlines()) == 129
+    page = (folder / "index.html").read_text()
+    figures = re.findall(r"<img src='([^']+)'", page)
+    assert len(figures) == 12 and all((folder / f).is_file() for f in figures)
+    assert page.count("Most important neurons: #") == 12
+    unseen = [r for r in report["images"] if r["split"] == "unseen test"]
+    assert len(unseen) == 200 and all(r["mapped"] and r["text"] for r in unseen)
+
+
+def test_second_run_skips_every_stage_and_force_redoes_a_stage_and_what_follows(small_run):
+    results = small_run["alpha2w"] / "results.json"
+    before = results.read_bytes()
+    again = run_script("run_pipeline.py", "synth_small", "--out", str(small_run["out"]))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert stage_lines(again.stdout) == {name: "skipped" for name in pipeline.STAGE_ORDER}
+    assert results.read_bytes() == before
+    forced = run_script("run_pipeline.py", "synth_small", "--out", str(small_run["out"]), "--force", "mod2alpha")
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert stage_lines(forced.stdout) == {"generate": "skipped", "prepare": "skipped", "finetune": "skipped",
+                                          "alpha_extract": "skipped", "mod2alpha": "ran", "alpha2w": "ran",
+                                          "explain": "ran"}
+
+
+def test_failing_stage_stops_the_pipeline_with_its_message(small_run):
+    alphas = small_run["out"] / "alphas" / "SYNTH_small" / "SYNTH_small_small_cnn_finetuned_cnn_trainval_alphas_conv4"
+    os.remove(alphas / "gt_alphas.npy")
+    results = small_run["alpha2w"] / "results.json"
+    before = results.read_bytes()
+    done = run_script("run_pipeline.py", "synth_small", "--out", str(small_run["out"]), "--force", "mod2alpha")
+    assert done.returncode == 2
+    assert "error: " in done.stderr and "no gt_alphas.npy" in done.stderr
+    assert re.search(r"pipeline stopped at \[5/7\] mod2alpha SYNTH_small", done.stderr)
+    assert "==> [6/7]" not in done.stdout and results.read_bytes() == before
+
+
+def test_a_stage_is_out_of_date_when_its_config_an_input_or_its_output_changes(tmp_path):
+    data = tmp_path / "lists"
+    data.mkdir()
+    for name in ("seen_train.txt", "seen_val.txt", "seen_test.txt"):
+        (data / name).write_text("a.jpg 0\n")
+    raw = {"train_split_json": str(data / "seen_train.txt"), "val_split_json": str(data / "seen_val.txt"),
+           "test_split_json": str(data / "seen_test.txt"), "ckpt_path": None, "save_path": str(tmp_path / "ft")}
+    run = pipeline.StageRun("finetune", raw, "cfg.json", "finetune")
+    assert not run.up_to_date(run.fingerprint())  # nothing written yet
+    os.makedirs(tmp_path / "ft")
+    (tmp_path / "ft" / "test_perf.json").write_text("{}")
+    run.write_stamp(run.fingerprint(), 1.0)
+    assert run.up_to_date(run.fingerprint())
+    (data / "seen_val.txt").write_text("b.jpg 0\n")  # an input changed
+    assert not run.up_to_date(run.fingerprint())
+    run.write_stamp(run.fingerprint(), 1.0)
+    changed = pipeline.StageRun("finetune", {**raw, "lr_fc": 1e-3}, "cfg.json", "finetune")  # the config changed
+    assert run.up_to_date(run.fingerprint()) and not changed.up_to_date(changed.fingerprint())
+    (tmp_path / "ft" / "test_perf.json").write_text('{"rerun": 1}')  # the stage was run by hand since
+    assert not run.up_to_date(run.fingerprint())
+    run.discard_finished()  # a stamped finished run is not resumed when the stage is redone
+    assert not (tmp_path / "ft").exists()
+
+
+def test_checkpoint_inputs_are_fingerprinted_by_their_index_and_variants_move_outputs_only(tmp_path):
+    folder = tmp_path / "best"
+    folder.mkdir()
+    (folder / "model.ckpt.index").write_bytes(b"one")
+    (folder / "model.ckpt.data-00000-of-00001").write_bytes(b"x" * 10)
+    first = pipeline.file_digest(str(folder))
+    assert pipeline.file_digest(str(folder / "model.ckpt")) != "missing"
+    (folder / "model.ckpt.index").write_bytes(b"two")
+    assert pipeline.file_digest(str(folder)) != first
+    assert pipeline.file_digest(str(tmp_path / "absent")) == "missing"
+    raw = {"save_path": "../ckpt/SYNTH/x/", "train_split_json": "../data/prepared/synth/seen_train.txt",
+           "dataset_json": "../data/p/a.txt,../data/p/b.txt", "class_list_f": "../../shared/data/CUB/classes.txt",
+           "random_seed": 123, "lr_fc": 0.001}
+    moved = pipeline.rerooted(raw, pipeline.STAGE_DIR, str(tmp_path / "out"), ("ckpt", "alphas"))
+    assert moved["save_path"] == str(tmp_path / "out" / "ckpt" / "SYNTH" / "x")
+    assert moved["train_split_json"] == raw["train_split_json"]  # data/ stays unless --out moves it
+    assert moved["class_list_f"] == raw["class_list_f"] and moved["random_seed"] == 123
+    everything = pipeline.rerooted(raw, pipeline.STAGE_DIR, "/o", pipeline.OUTPUT_ROOTS)
+    assert everything["dataset_json"] == "/o/data/p/a.txt,/o/data/p/b.txt"
+
+
+def test_inverse_map_names_each_neuron_by_the_attribute_it_carries():
+    """Neurons that are noisy copies of one attribute each are named by that attribute; a shuffled map is not."""
+    rng = np.random.default_rng(0)
+    n_classes, n_attr = 12, 6
+    targets = explanation.standardised(rng.standard_normal((n_classes, n_attr)), list(range(n_classes)))
+    rows = np.repeat(np.arange(n_classes), 20)
+    carried = np.repeat(np.arange(n_attr), 2)  # neuron k carries attribute k // 2
+    alphas = targets[rows][:, carried] + 3.0 + 0.1 * rng.standard_normal((len(rows), len(carried)))
+    inverse = explanation.InverseMap(alphas, rows, targets, list(range(9)), [9, 10, 11])
+    names = explanation.neuron_names(inverse.neuron_coefficients(), [f"a{j}" for j in range(n_attr)], 1)
+    assert [n[0][0] for n in names] == [f"a{j}" for j in carried]
+    truth = [set(np.flatnonzero(targets[c] > 0).tolist()) for c in rows]
+    hit, chance = explanation.precision_at_1(inverse(alphas), truth)
+    assert hit >= 0.85 and 0.2 < chance < 0.8
+    shuffled, _ = explanation.precision_at_1(inverse(alphas)[rng.permutation(len(rows))], truth)
+    assert shuffled < hit - 0.3
