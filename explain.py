@@ -9,7 +9,6 @@
 - How often the words are true of the class (on unseen test images, against the chance of a random dimension), and a
   static HTML page of a handful of test images. Everything goes to <ckpt_dir>/explanations/ (written whole).
 """
-import argparse
 import os
 import sys
 import time
@@ -19,27 +18,22 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from utils import checkpoints, domain, experiment, explanation, input_pipeline, io, metrics  # noqa: E402
+from utils import checkpoints, dom2alpha, domain, experiment, explanation, input_pipeline, io, metrics  # noqa: E402
 from utils import nets_factory, plots, preprocessing, splits  # noqa: E402
+from utils import cli  # noqa: E402
 from utils.cli import UserError, main_guard  # noqa: E402
-from utils.dom2alpha import unit_rows  # noqa: E402
 from utils.importance import class_importance, gradcam  # noqa: E402
 from utils.tf_compat import tf, tf1  # noqa: E402
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", nargs="?", help="experiment config (arg_configs/<net>_config_<DATASET>.json)")
-    parser.add_argument("--config_json", help="the same, in the original release's spelling")
+    parser = cli.config_parser(__doc__.splitlines()[0], "experiment config (arg_configs/<net>_config_<DATASET>.json)")
     parser.add_argument("--n_show", type=int, default=12, help="test images on the HTML page (half seen, half unseen)")
     parser.add_argument("--max_images", type=int, default=0,
                         help="explain at most this many test images of each split, drawn with the seed (0: all)")
     parser.add_argument("--top_neurons", type=int, default=5)
     parser.add_argument("--top_names", type=int, default=3, help="dimensions per neuron name and per explanation")
-    args = parser.parse_args(argv)
-    if (args.config is None) == (args.config_json is None):
-        parser.error("give the config path once: positionally or with --config_json")
-    return args
+    return cli.parse_config_args(parser, argv)
 
 
 def trained_head(cfg, prepared, source):
@@ -60,9 +54,8 @@ def inverse_map(cfg, prepared, targets, source):
     if not os.path.isfile(meta_path):
         raise UserError(f"{meta_path}: not found; run mod2alpha.py with {source} first")
     meta = io.read_json(meta_path)
-    alphas = np.load(os.path.join(cfg.alphadir, "gt_alphas.npy")).astype(np.float64)
+    alphas, rows = dom2alpha.load_alphas(cfg, prepared, source)
     row_of = {c: i for i, c in enumerate(prepared.class_ids)}
-    rows = np.array([row_of[c] for c in np.load(os.path.join(cfg.alphadir, "class_ids.npy")).tolist()])
     return explanation.InverseMap(alphas, rows, targets, [row_of[c] for c in meta["train_class_ids"]],
                                   [row_of[c] for c in meta["val_class_ids"]])
 
@@ -88,23 +81,23 @@ def build(cfg, spec, layer, n_seen, head, source):
         predicted = tf.argmax(logits, 1, output_type=tf.int32)
         pred_alpha = class_importance(logits, activations, predicted)
         true_alpha = class_importance(logits, activations, true_class)
-        tensors = {"predicted": predicted, "pred_alpha": pred_alpha, "true_alpha": true_alpha,
-                   "pred_cam": gradcam(activations, pred_alpha), "true_cam": gradcam(activations, true_alpha)}
+        tensors = {"predicted": predicted, "pred_alpha": pred_alpha, "true_alpha": true_alpha}
+        views = {"images": images, "pred_cam": gradcam(activations, pred_alpha),
+                 "true_cam": gradcam(activations, true_alpha)}  # fetched only for the batches shown
         restore = checkpoints.restore_fn(cfg.ckpt_path)
     graph.finalize()
-    return graph, paths, iterator, images, true_class, tensors, restore
+    return graph, paths, iterator, true_class, tensors, views, restore
 
 
 def explain_images(sess, graph_parts, image_paths, labels, show, batch_size, desc):
     """Importances, predictions and Grad-CAM maps of every image; the pixels of the images in `show` (for figures)."""
-    paths, iterator, images, true_class, tensors = graph_parts
+    paths, iterator, true_class, tensors, views = graph_parts
     sess.run(iterator.initializer, {paths: image_paths})
-    out, pixels = {k: [] for k in ("predicted", "pred_alpha", "true_alpha")}, {}
-    cams = {}
+    out, pixels, cams = {k: [] for k in tensors}, {}, {}
     for start in tqdm(range(0, len(image_paths), batch_size), desc=desc, leave=False, disable=None):
         batch_labels = labels[start:start + batch_size]
         wanted = [i for i in range(start, start + len(batch_labels)) if i in show]
-        fetches = {**tensors, "images": images} if wanted else tensors
+        fetches = {**tensors, **views} if wanted else tensors
         batch = sess.run(fetches, {true_class: batch_labels})
         for key in out:
             out[key].append(batch[key])
@@ -114,10 +107,10 @@ def explain_images(sess, graph_parts, image_paths, labels, show, batch_size, des
     return {k: np.concatenate(v) for k, v in out.items()}, pixels, cams
 
 
-def describe(alpha, names, neuron_table, inverse, top_neurons, top_names):
-    """The textual explanation of one importance vector: top neurons with names, and what it maps back to."""
+def describe(alpha, mapped, names, neuron_table, top_neurons, top_names):
+    """The textual explanation of one importance vector (`mapped`: its image under the inverse map): top neurons
+    with names, and what it maps back to."""
     neurons = [k for k in explanation.top(alpha, top_neurons) if alpha[k] > 0]
-    mapped = inverse(alpha[None])[0]
     words = [names[j] for j in explanation.top(mapped, top_names)]
     neuron_text = "; ".join(f"#{k} ({', '.join(n for n, _ in neuron_table[k][:top_names]) or 'unnamed'})"
                             for k in neurons)
@@ -129,7 +122,7 @@ def describe(alpha, names, neuron_table, inverse, top_neurons, top_names):
 @main_guard
 def main(argv=None):
     args = parse_args(argv)
-    config_path = args.config or args.config_json
+    config_path = args.config
     start = time.time()
     cfg = experiment.load(config_path, "alpha2w")
     spec = nets_factory.spec_from_config(cfg, config_path)
@@ -160,21 +153,21 @@ def main(argv=None):
         show = set(rng.choice(len(order), min(len(order), (args.n_show + (kind == "seen")) // 2), replace=False)
                    .tolist())
         splits_to_explain[kind] = ([part.paths[i] for i in order], part.labels[order] + offset, show)
-    graph, paths, iterator, images, true_class, tensors, restore = build(cfg, spec, layer, n_seen, head, config_path)
+    graph, paths, iterator, true_class, tensors, views, restore = build(cfg, spec, layer, n_seen, head, config_path)
     results = {}
     with io.atomic_dir(os.path.join(cfg.ckpt_dir, "explanations")) as out, tf1.Session(graph=graph) as sess:
         all_paths = [p for image_paths, _, _ in splits_to_explain.values() for p in image_paths]
         with input_pipeline.naming_bad_images(all_paths):
             restore(sess)
             for kind, (image_paths, labels, show) in splits_to_explain.items():
-                results[kind] = (*explain_images(sess, (paths, iterator, images, true_class, tensors), image_paths,
+                results[kind] = (*explain_images(sess, (paths, iterator, true_class, tensors, views), image_paths,
                                                  labels, show, cfg.batch_size, f"{kind} test"), image_paths, labels)
-        unseen_out, _, _, unseen_paths, unseen_labels = results["unseen"]
+        unseen_out, _, _, _, unseen_labels = results["unseen"]
         # words of each unseen test image's true-class importance, and its class's top neurons' names
         words_true, chance = explanation.precision_at_1(inverse(unseen_out["true_alpha"]),
                                                         [truth[c] for c in unseen_labels])
         unseen_classes = sorted(set(unseen_labels.tolist()))
-        class_mean = np.stack([unit_rows(unseen_out["true_alpha"][unseen_labels == c]).mean(0)
+        class_mean = np.stack([dom2alpha.unit_rows(unseen_out["true_alpha"][unseen_labels == c]).mean(0)
                                for c in unseen_classes])
         names_true, names_chance = explanation.neuron_name_precision(class_mean, coefficients,
                                                                      [truth[c] for c in unseen_classes],
@@ -192,12 +185,13 @@ def main(argv=None):
         cards, records = [], []
         os.makedirs(os.path.join(out, "gradcam"))
         for kind, (arrays, pixels, cams, image_paths, labels) in results.items():
+            mapped = inverse(arrays["pred_alpha"])
             for i, (path, label) in enumerate(zip(image_paths, labels)):
                 predicted = int(arrays["predicted"][i])
                 record = {"image": path, "split": f"{kind} test", "true": class_name[label],
                           "predicted": class_name[predicted],
                           "predicted_kind": "unseen" if predicted >= n_seen else "seen",
-                          **describe(arrays["pred_alpha"][i], names, neuron_table, inverse, args.top_neurons,
+                          **describe(arrays["pred_alpha"][i], mapped[i], names, neuron_table, args.top_neurons,
                                      args.top_names)}
                 records.append(record)
                 if i in pixels:

@@ -18,31 +18,6 @@ from utils.cli import UserError, config_path_from_args, main_guard  # noqa: E402
 from utils.tf_compat import tf, tf1  # noqa: E402
 from utils.training import log10_grid  # noqa: E402
 
-ALPHA_FILES = ("gt_alphas.npy", "class_ids.npy", "alphas.json")
-
-
-def load_alphas(cfg, prepared, source):
-    """gt alphas [N, K] and each image's row in the prepared class table, checked against the config and classes."""
-    missing = [f for f in ALPHA_FILES if not os.path.isfile(os.path.join(cfg.alphadir, f))]
-    if missing:
-        raise UserError(f"{cfg.alphadir}: no {missing[0]}; point 'alphadir' at an alpha_extraction.py save_path")
-    alphas = np.load(os.path.join(cfg.alphadir, "gt_alphas.npy")).astype(np.float64)
-    class_ids = np.load(os.path.join(cfg.alphadir, "class_ids.npy"))
-    if alphas.shape[1] != cfg.n_alphas:
-        raise UserError(f"{source}: 'n_alphas' is {cfg.n_alphas} but {cfg.alphadir} holds alphas of "
-                        f"{alphas.shape[1]} channels")
-    present = set(class_ids.tolist())
-    foreign = sorted(present - set(prepared.seen_ids))
-    if foreign:
-        raise UserError(f"{cfg.alphadir}: class id {foreign[0]} is not a seen class of {cfg.prepared_dir}")
-    empty = [c for c in prepared.seen_ids if c not in present]
-    if empty:
-        raise UserError(f"{cfg.alphadir}: seen class {empty[0]} ({prepared.name_of(empty[0])}) has no images; "
-                        "extract alphas for the seen train + val lists")
-    row_of = {c: i for i, c in enumerate(prepared.class_ids)}
-    return alphas, np.array([row_of[c] for c in class_ids.tolist()])
-
-
 def split_classes(cfg, prepared, source):
     """Seeded choice of the seen classes that train the map; the rest validate it."""
     if not 0 < cfg.n_train_class < len(prepared.seen_ids):
@@ -120,7 +95,7 @@ def main(argv=None):
     if vectors.shape[1] != cfg.n_attr:
         raise UserError(f"{config_path}: 'n_attr' is {cfg.n_attr} but the {cfg.modality} vectors have "
                         f"{vectors.shape[1]} dimensions")
-    alphas, rows = load_alphas(cfg, prepared, config_path)
+    alphas, rows = dom2alpha.load_alphas(cfg, prepared, config_path)
     train_ids, val_ids = split_classes(cfg, prepared, config_path)
     row_of = {c: i for i, c in enumerate(prepared.class_ids)}
     in_train = np.isin(rows, [row_of[c] for c in train_ids])

@@ -1,8 +1,8 @@
 """NIWT end to end: `python run_pipeline.py [synth|synth_small|cub|awa2|cub_001_050_shared] [options]`.
 
 Runs, for the chosen dataset of arg_configs/pipelines.json: generation (the generated datasets), preparation, then per
-run (a validation run first where the dataset has one) finetuning, alpha extraction, mod2alpha and alpha2w with the
-shipped configs, and prints the GZSL table. A stage whose outputs exist and match its config and inputs is skipped
+run (a validation run first where the dataset has one) finetuning, alpha extraction, mod2alpha, alpha2w and the
+explanations with the shipped configs, and prints the GZSL table. A stage whose outputs exist and match its config and inputs is skipped
 (`--force STAGE` redoes it, and so everything after it); the first failing stage stops the pipeline with its message.
 """
 import argparse
@@ -25,7 +25,7 @@ def parse_args(argv, table):
     parser.add_argument("--force", action="append", default=[], choices=pipeline.STAGE_ORDER + ("all",),
                         help="redo this stage even if it is up to date (repeatable); later stages follow")
     parser.add_argument("--until", choices=pipeline.STAGE_ORDER, help="stop after this stage")
-    parser.add_argument("--seed", type=int, help="random_seed of every trained stage; outputs go to runs/seed<N>/ "
+    parser.add_argument("--seed", type=int, help="random_seed of every stage after preparation; outputs go to runs/seed<N>/ "
                                                  "(or --out), configs are derived from the shipped ones")
     parser.add_argument("--out", help="write everything the pipeline makes (data, ckpt, alphas) under this folder "
                                       "instead of the repository's data/, ckpt/, alphas/")
@@ -36,7 +36,7 @@ class Plan:
     """The stage runs of one dataset, in order, on shipped configs or on derived variants (--seed / --out)."""
 
     def __init__(self, args, table):
-        self.args, self.table, self.runs = args, table, []
+        self.args, self.runs = args, []
         entry = table["datasets"][args.dataset]
         if args.out or args.seed is not None:
             self.out_root = os.path.abspath(args.out or os.path.join(pipeline.ROOT, "runs", f"seed{args.seed}"))

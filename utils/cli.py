@@ -22,12 +22,24 @@ def main_guard(main):
     return guarded
 
 
-def config_path_from_args(description, argv, hint):
-    """The config path of a stage command: `stage.py <config>` or, as in the original release, `--config_json <config>`."""
+def config_parser(description, hint):
+    """The argument parser of a stage command: `stage.py <config>` or, as in the original release,
+    `--config_json <config>`; a command adds its own options to it."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("config", nargs="?", help=hint)
     parser.add_argument("--config_json", help="the same, in the original release's spelling")
+    return parser
+
+
+def parse_config_args(parser, argv):
+    """Parse `argv` with a `config_parser`; `args.config` is the config path, given exactly once."""
     args = parser.parse_args(argv)
     if (args.config is None) == (args.config_json is None):
         parser.error("give the config path once: positionally or with --config_json")
-    return args.config or args.config_json
+    args.config = args.config or args.config_json
+    return args
+
+
+def config_path_from_args(description, argv, hint):
+    """The config path of a stage command without options of its own."""
+    return parse_config_args(config_parser(description, hint), argv).config

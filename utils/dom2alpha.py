@@ -6,10 +6,12 @@ so the mean cosine distance over all images equals sum_c (n_c / N) (1 - <p_c / |
 alpha of class c: one term per class, exactly.
 """
 import dataclasses
+import os
 
 import numpy as np
 from scipy.stats import rankdata
 
+from utils.cli import UserError
 from utils.tf_compat import slim, tf, tf1
 
 
@@ -100,15 +102,46 @@ def per_image_loss(predictions, alphas, cfg):
     return loss
 
 
-def ridge_fit(domain, targets, lam):
-    """Closed-form W [D + 1, K] minimising sum_c n_c |[x_c, 1] W - m_c|^2 + lam |W_x|^2 (bias unpenalised): least
-    squares to the unit alphas, reduced to one term per class as the cosine objective is."""
-    x = np.hstack([domain[targets.classes], np.ones((len(targets.classes), 1))])
-    weighted = x * targets.weights[:, None]
-    penalty = lam * np.eye(x.shape[1])
+def ridge_solve(x, y, lam, weights=None):
+    """Closed-form W [D + 1, K] minimising sum_i w_i |[x_i, 1] W - y_i|^2 + lam |W_x|^2 (bias unpenalised; w_i = 1
+    without `weights`)."""
+    xb = np.hstack([x, np.ones((len(x), 1))])
+    weighted = xb if weights is None else xb * weights[:, None]
+    penalty = lam * np.eye(xb.shape[1])
     penalty[-1, -1] = 0.0
-    return np.linalg.solve(x.T @ weighted + penalty, weighted.T @ targets.mean_unit)
+    return np.linalg.solve(xb.T @ weighted + penalty, weighted.T @ y)
+
+
+def ridge_fit(domain, targets, lam):
+    """Least squares from the classes' domain vectors to their unit alphas, reduced to one term per class (weighted by
+    its image count) as the cosine objective is: ridge_solve on [x_c] -> m_c."""
+    return ridge_solve(domain[targets.classes], targets.mean_unit, lam, targets.weights)
 
 
 def ridge_predict(domain, weights):
     return np.hstack([domain, np.ones((len(domain), 1))]) @ weights
+
+
+ALPHA_FILES = ("gt_alphas.npy", "class_ids.npy", "alphas.json")
+
+
+def load_alphas(cfg, prepared, source):
+    """gt alphas [N, K] and each image's row in the prepared class table, checked against the config and classes."""
+    missing = [f for f in ALPHA_FILES if not os.path.isfile(os.path.join(cfg.alphadir, f))]
+    if missing:
+        raise UserError(f"{cfg.alphadir}: no {missing[0]}; point 'alphadir' at an alpha_extraction.py save_path")
+    alphas = np.load(os.path.join(cfg.alphadir, "gt_alphas.npy")).astype(np.float64)
+    class_ids = np.load(os.path.join(cfg.alphadir, "class_ids.npy"))
+    if alphas.shape[1] != cfg.n_alphas:
+        raise UserError(f"{source}: 'n_alphas' is {cfg.n_alphas} but {cfg.alphadir} holds alphas of "
+                        f"{alphas.shape[1]} channels")
+    present = set(class_ids.tolist())
+    foreign = sorted(present - set(prepared.seen_ids))
+    if foreign:
+        raise UserError(f"{cfg.alphadir}: class id {foreign[0]} is not a seen class of {cfg.prepared_dir}")
+    empty = [c for c in prepared.seen_ids if c not in present]
+    if empty:
+        raise UserError(f"{cfg.alphadir}: seen class {empty[0]} ({prepared.name_of(empty[0])}) has no images; "
+                        "extract alphas for the seen train + val lists")
+    row_of = {c: i for i, c in enumerate(prepared.class_ids)}
+    return alphas, np.array([row_of[c] for c in class_ids.tolist()])

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from utils.dom2alpha import unit_rows
+from utils.dom2alpha import ridge_predict, ridge_solve, unit_rows
 
 LAMBDAS = 10.0 ** np.arange(-3, 4)
 
@@ -24,18 +24,6 @@ def standardised(vectors, reference_rows):
     mean = vectors[reference_rows].mean(0)
     std = vectors[reference_rows].std(0)
     return (vectors - mean) / np.where(std > 1e-12, std, 1.0)
-
-
-def _fit(x, y, lam):
-    """Ridge with an unpenalised bias: W [K + 1, D]."""
-    xb = np.hstack([x, np.ones((len(x), 1))])
-    penalty = lam * np.eye(xb.shape[1])
-    penalty[-1, -1] = 0.0
-    return np.linalg.solve(xb.T @ xb + penalty, xb.T @ y)
-
-
-def _predict(weights, x):
-    return np.hstack([x, np.ones((len(x), 1))]) @ weights
 
 
 def mean_cosine(a, b):
@@ -49,14 +37,15 @@ class InverseMap:
     def __init__(self, alphas, rows, targets, train_rows, val_rows):
         x, y = unit_rows(alphas), targets[rows]
         train, val = np.isin(rows, train_rows), np.isin(rows, val_rows)
-        self.grid = [{"lambda": float(lam), "val_cosine": mean_cosine(_predict(_fit(x[train], y[train], lam), x[val]),
-                                                                      y[val])} for lam in LAMBDAS]
+        self.grid = [{"lambda": float(lam),
+                      "val_cosine": mean_cosine(ridge_predict(x[val], ridge_solve(x[train], y[train], lam)), y[val])}
+                     for lam in LAMBDAS]
         best = max(self.grid, key=lambda g: g["val_cosine"])
         self.lam, self.val_cosine = best["lambda"], best["val_cosine"]
-        self.weights = _fit(x, y, self.lam)
+        self.weights = ridge_solve(x, y, self.lam)
 
     def __call__(self, alphas):
-        return _predict(self.weights, unit_rows(alphas))
+        return ridge_predict(unit_rows(alphas), self.weights)
 
     def neuron_coefficients(self):
         """[K, D]: the map's response to a one-hot importance on each neuron (bias excluded: it is the same for all)."""

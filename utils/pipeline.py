@@ -174,12 +174,14 @@ def rerooted(raw, base, out_root, folders):
 
 
 def variant(stage, config_path, out_root, folders, seed, config_dir):
-    """A copy of a shipped config with its outputs (and inputs produced by the pipeline) under `out_root` and, for the
-    seeded training stages, `random_seed` = seed; written to `config_dir` (only when its content changed)."""
+    """A copy of a shipped config with its outputs (and inputs produced by the pipeline) under `out_root` and, for
+    every stage after preparation (the dataset and its splits stay fixed), `random_seed` = seed; written to
+    `config_dir` under the config's path in the repository, only when its content changed. The experiment configs,
+    read by mod2alpha, alpha2w and explain, so have one derived copy."""
     raw = rerooted(io.read_json(config_path), STAGES[stage].base, out_root, folders)
-    if seed is not None and stage in ("finetune", "alpha_extract", "mod2alpha", "alpha2w"):
+    if seed is not None and stage != "prepare":
         raw["random_seed"] = seed
-    path = os.path.join(config_dir, stage, os.path.basename(config_path))
+    path = os.path.join(config_dir, os.path.relpath(config_path, ROOT))
     if not os.path.isfile(path) or io.read_json(path) != raw:
         io.write_json(path, raw)
     return path, raw

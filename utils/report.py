@@ -42,7 +42,8 @@ def metrics_of(results, path):
     try:
         row = {key: results["gamma0"][key] for key in ("T1", "U", "S", "H")}
         row["AUSUC"] = results["AUSUC"]
-        row["H_cal"] = results.get("calibration", {}).get("H") if "gamma" in results.get("calibration", {}) else None
+        calibration = results.get("calibration", {})  # a final run's applied gamma; a validation run selects one
+        row["H_cal"] = calibration.get("H") if "gamma" in calibration else None
         return (results["dataset"], results["model_name"], results["modality"], results["split"]), row
     except (KeyError, TypeError):
         raise UserError(f"{path}: not an alpha2w results.json (no gamma0/AUSUC); point the report at alpha2w "
