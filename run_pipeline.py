@@ -48,11 +48,20 @@ class Plan:
             if self.out_root:
                 raw = pipeline.rerooted(raw, pipeline.ROOT, self.out_root, self.folders)
             self.add("generate", raw, None, f"generate {raw['out']}")
-        for run in entry["runs"]:
-            if not pipeline.stage_configs(table, "mod2alpha", run, args.net, args.modality):
-                raise UserError(f"{pipeline.TABLE}: run {run} has no experiment config for net {args.net} and "
-                                f"modality {args.modality}")
-            for stage in pipeline.STAGE_ORDER[1:]:
+        # a run without the chosen net or modality is left out (the vgg_16 runs of a dataset may lack its
+        # validation run); a choice that leaves nothing is an error
+        runs = [run for run in entry["runs"]
+                if pipeline.stage_configs(table, "mod2alpha", run, args.net, args.modality)]
+        if not runs:
+            raise UserError(f"{pipeline.TABLE}: no run of {args.dataset} has an experiment config for net {args.net} "
+                            f"and modality {args.modality}")
+        for run in runs:
+            for stage in pipeline.CONFIG_STAGES:
+                if stage == "finetune":  # pretrained weights that ship in another format: converted first
+                    for net, raw in pipeline.conversions(table, run, args.net):
+                        if self.out_root:
+                            raw = pipeline.rerooted(raw, pipeline.ROOT, self.out_root, self.folders)
+                        self.add("convert", raw, None, f"convert {net}: {raw['out']}")
                 for path in pipeline.stage_configs(table, stage, run, args.net, args.modality):
                     self.add_config(stage, path, f"{stage} {run}: {os.path.relpath(path, pipeline.ROOT)}")
 

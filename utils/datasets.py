@@ -35,6 +35,9 @@ PREPARE_SCHEMA = {
     "seen_val_fraction": Field((float,), default=0.2),
     "validation_seen_test_fraction": Field((float,), default=0.2),
     "random_seed": Field((int,), default=0),
+    "max_images_per_class": Field((int, type(None)), default=None,
+                                  help="keep a seeded sample of at most this many images per class in trainval, "
+                                       "seen test and unseen test (quick runs); null keeps all"),
     "check_images": Field((bool,), default=True),
 }
 
@@ -238,6 +241,12 @@ def _per_class_holdout(rng, indices, class_ids, fraction):
     return np.sort(np.array(kept, dtype=np.int64)), np.sort(np.array(held, dtype=np.int64))
 
 
+def _per_class_sample(rng, indices, class_ids, cap):
+    """A seeded sample of at most `cap` of `indices` per class, in index order."""
+    groups = [indices[class_ids[indices] == c] for c in np.unique(class_ids[indices])]
+    return np.sort(np.concatenate([rng.permutation(g)[:cap] for g in groups])).astype(np.int64)
+
+
 def prepare(cfg, source="config"):
     """Build the prepared layout from the official files; return its split_info dict."""
     raw = READERS[cfg.dataset_format](cfg)
@@ -271,6 +280,13 @@ def prepare(cfg, source="config"):
                             f"{len(unseen_ids)} unseen classes; a GZSL split needs at least one of each")
         keep = lambda part: part[np.isin(raw.image_class_ids[part], keep_ids)]  # noqa: E731
         trainval, test_seen, test_unseen = keep(trainval), keep(test_seen), keep(test_unseen)
+    if cfg.max_images_per_class is not None:
+        if cfg.max_images_per_class < 2:
+            raise UserError(f"{source}: 'max_images_per_class' must be at least 2 (a seen-val image and a training "
+                            "one per class), or null")
+        cap = cfg.max_images_per_class
+        trainval, test_seen, test_unseen = (_per_class_sample(rng, part, raw.image_class_ids, cap)
+                                            for part in (trainval, test_seen, test_unseen))
     seen_ids, unseen_ids = sorted(seen_ids), sorted(unseen_ids)
     seen_train, seen_val = _per_class_holdout(rng, trainval, raw.image_class_ids, cfg.seen_val_fraction)
 

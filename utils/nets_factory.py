@@ -8,7 +8,7 @@ import functools
 
 from tf_slim.nets import resnet_v1, vgg
 
-from utils import small_cnn
+from utils import efficientnet_lite, small_cnn
 from utils.cli import UserError
 from utils.config import Field
 from utils.tf_compat import slim, tf
@@ -46,12 +46,21 @@ NETWORKS = {
         alpha_layer="small_cnn/conv4", alpha_channels=128,
         penultimate_layer="small_cnn/fc5", penultimate_dims=128,
         logits_scope="small_cnn/logits", preprocessing="small_cnn_preprocessing"),
+    # Alpha layer: the last block's output (320 channels, 7x7), not the 1280-channel head. The head is global-mean
+    # pooled into the linear logits, so the spatially summed gradient there equals the class's logit weights for
+    # every image; one layer lower it passes the head's ReLU6 gates and depends on the image, as NIWT needs.
+    "efficientnet_lite0": NetSpec(
+        net_fn=efficientnet_lite.efficientnet_lite0, arg_scope_fn=efficientnet_lite.efficientnet_lite0_arg_scope,
+        default_image_size=efficientnet_lite.efficientnet_lite0.default_image_size,
+        alpha_layer="efficientnet_lite0/blocks_15", alpha_channels=320,
+        penultimate_layer="efficientnet_lite0/head", penultimate_dims=efficientnet_lite.HEAD_CHANNELS,
+        logits_scope="efficientnet_lite0/logits", preprocessing="efficientnet_preprocessing"),
 }
 
 
 # The config keys (the original release's names) by which every stage picks and feeds its network.
 MODEL_FIELDS = {
-    "model_class": Field((str,), help="family of model_name: vgg, resnet_v1, small_cnn"),
+    "model_class": Field((str,), help="family of model_name: vgg, resnet_v1, small_cnn, efficientnet"),
     "model_name": Field((str,), choices=tuple(NETWORKS)),
     "scope": Field((str,), help="the net's arg scope, e.g. vgg_arg_scope"),
     "image_size": Field((int,)),

@@ -49,6 +49,8 @@ STAGES = {stage.name: stage for stage in (
           output=lambda c: os.path.join(c["out_dir"], "split_info.json"),
           inputs=lambda c: [os.path.join(c["data_dir"], n) for n in ("classes.txt", "images.txt", "generation.json")]
           + [os.path.join(c["split_dir"], "att_splits.mat")]),
+    Stage("convert", (os.path.join(ROOT, "seen_pretraining/convert_efficientnet_lite0.py"),), ROOT,
+          output=lambda c: c["out"] + ".index", inputs=lambda c: []),
     Stage("finetune", (os.path.join(ROOT, "seen_pretraining/cnn_finetune.py"),), STAGE_DIR,
           output=lambda c: os.path.join(c["save_path"], "test_perf.json"),
           inputs=lambda c: _paths(c["train_split_json"], c["val_split_json"], c["test_split_json"], c["ckpt_path"]),
@@ -75,6 +77,7 @@ STAGES = {stage.name: stage for stage in (
                             os.path.join(c["dom2alpha_ckpt_dir"], "mod2alpha.json")]),
 )}
 STAGE_ORDER = tuple(STAGES)
+CONFIG_STAGES = tuple(s for s in STAGE_ORDER if s not in ("generate", "convert"))  # those run on config files
 
 
 def load_table(path=TABLE):
@@ -82,6 +85,12 @@ def load_table(path=TABLE):
         return io.read_json(path)
     except (OSError, ValueError) as err:
         raise UserError(f"{path}: cannot be read as the pipeline table ({err})") from None
+
+
+def conversions(table, run, nets=None):
+    """The pretrained-weight conversions (`convert` entries: {"out": checkpoint prefix}) of `run`'s nets."""
+    return [(net, configs["convert"]) for net, configs in table["runs"][run]["nets"].items()
+            if "convert" in configs and (not nets or net in nets)]
 
 
 def stage_configs(table, stage, run, nets=None, modalities=None):
@@ -129,8 +138,8 @@ class StageRun:
         self.input_paths = [os.path.normpath(os.path.join(base, p)) for p in self.stage.inputs(raw)]
 
     def argv(self):
-        if self.stage.name == "generate":
-            return [sys.executable, *self.stage.command, "--out", self.raw["out"], *self.raw["args"]]
+        if self.stage.name in ("generate", "convert"):  # no config file: the table gives their arguments
+            return [sys.executable, *self.stage.command, "--out", self.raw["out"], *self.raw.get("args", [])]
         return [sys.executable, *self.stage.command, self.config_path]
 
     def fingerprint(self):
@@ -191,7 +200,7 @@ def variant(stage, config_path, out_root, folders, seed, config_dir):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="print the configs a stage runner runs")
     parser.add_argument("command", choices=("configs",))
-    parser.add_argument("stage", choices=STAGE_ORDER[1:])
+    parser.add_argument("stage", choices=CONFIG_STAGES)
     parser.add_argument("names", nargs="*", help="a run of arg_configs/pipelines.json (default SYNTH) or config paths")
     args = parser.parse_args(argv)
     names = args.names or ["SYNTH"]

@@ -3,6 +3,9 @@
 `vgg_preprocessing` reproduces tf-slim's vgg_preprocessing.py (used by vgg_16 and resnet_v1_*): RGB means subtracted
 on the 0-255 scale; eval resizes the short side to 256 with the v1 `resize_bilinear` (not tf.image.resize, whose
 half-pixel centres differ) and crops the centre; train draws the short side in [256, 512], crops at random and flips.
+`efficientnet_preprocessing` is what the EfficientNet-Lite weights were trained with: RGB (x - 127) / 128 (not the
+ImageNet mean/std, which measurably lowers their accuracy); eval resizes the short side to 256 (bicubic, antialiased)
+and crops the centre; train draws the short side in [224, 320], crops at random and flips.
 """
 import numpy as np
 
@@ -12,6 +15,8 @@ from utils.tf_compat import tf, tf1
 _R_MEAN, _G_MEAN, _B_MEAN = 123.68, 116.78, 103.94
 _RESIZE_SIDE_MIN, _RESIZE_SIDE_MAX = 256, 512
 _SMALL_CNN_PAD = 4
+_EFFICIENTNET_CENTER, _EFFICIENTNET_SCALE = 127.0, 128.0
+_EFFICIENTNET_TRAIN_SIDES = (224, 320)
 
 
 def decode_image(contents):
@@ -27,11 +32,15 @@ def _smallest_size_at_least(height, width, smallest_side):
     return tf.cast(tf.math.rint(height * scale), tf.int32), tf.cast(tf.math.rint(width * scale), tf.int32)
 
 
-def _aspect_preserving_resize(image, smallest_side):
+def _aspect_preserving_resize(image, smallest_side, bicubic=False):
     shape = tf.shape(image)
     new_height, new_width = _smallest_size_at_least(shape[0], shape[1], tf.cast(smallest_side, tf.float32))
-    resized = tf1.image.resize_bilinear(image[None], [new_height, new_width], align_corners=False)
-    resized = tf.squeeze(resized, [0])
+    if bicubic:
+        resized = tf.image.resize(tf.cast(image, tf.float32), [new_height, new_width], method="bicubic",
+                                  antialias=True)
+    else:
+        resized = tf.squeeze(tf1.image.resize_bilinear(image[None], [new_height, new_width], align_corners=False),
+                             [0])
     resized.set_shape([None, None, 3])
     return resized
 
@@ -72,15 +81,29 @@ def small_cnn_preprocessing(image, height, width, is_training):
     return image / 127.5 - 1.0
 
 
+def efficientnet_preprocessing(image, height, width, is_training):
+    if is_training:
+        side = tf1.random_uniform([], minval=_EFFICIENTNET_TRAIN_SIDES[0], maxval=_EFFICIENTNET_TRAIN_SIDES[1] + 1,
+                                  dtype=tf.int32)
+        image = _random_crop(_aspect_preserving_resize(image, side, bicubic=True), height, width)
+        image = tf.image.random_flip_left_right(image)
+    else:
+        image = _central_crop(_aspect_preserving_resize(image, _RESIZE_SIDE_MIN, bicubic=True), height, width)
+    image.set_shape([height, width, 3])
+    return (tf.clip_by_value(image, 0.0, 255.0) - _EFFICIENTNET_CENTER) / _EFFICIENTNET_SCALE
+
+
 PREPROCESSING_FNS = {
     "vgg_preprocessing": vgg_preprocessing,
     "small_cnn_preprocessing": small_cnn_preprocessing,
+    "efficientnet_preprocessing": efficientnet_preprocessing,
 }
 
 # Inverse of each preprocessing's final scaling: network input -> 0-255 RGB, to show what the network saw.
 _TO_DISPLAY = {
     "vgg_preprocessing": lambda images: images + np.array([_R_MEAN, _G_MEAN, _B_MEAN], np.float32),
     "small_cnn_preprocessing": lambda images: (images + 1.0) * 127.5,
+    "efficientnet_preprocessing": lambda images: images * _EFFICIENTNET_SCALE + _EFFICIENTNET_CENTER,
 }
 
 
