@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./setup_env.sh
-exec python -m pytest -q tests "$@"
+exec python -m pytest -q --durations=15 tests "$@"

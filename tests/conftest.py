@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -145,3 +146,23 @@ def seen_class_alphas(seen_model, seen_alphas, tmp_path_factory):
     done = run_stage("mod2alpha.py", cfg, root)
     assert done.returncode == 0, done.stderr[-3000:]
     return cfg
+
+
+def stage_lines(stdout):
+    """stage name -> 'ran' or 'skipped', from the runner's progress lines."""
+    status, current = {}, None
+    for line in stdout.splitlines():
+        header = re.match(r"==> \[\d+/\d+\] (\w+) ", line)
+        if header:
+            current = header.group(1)
+        elif current and line.strip().startswith("up to date:"):
+            status[current] = "skipped"
+        elif current and line.strip().startswith("done in"):
+            status[current] = "ran"
+    return status
+
+
+def table_row(text, dataset):
+    """The cells of `dataset`'s row of a markdown results table."""
+    row = next(line for line in text.splitlines() if line.startswith(f"| {dataset} |"))
+    return [cell.strip() for cell in row.strip("|").split("|")]

@@ -7,26 +7,12 @@ import re
 import numpy as np
 import pytest
 
-from conftest import run_script
+from conftest import run_script, stage_lines, table_row
 from utils import explanation, pipeline
 
 # synth_small, attributes: generate, prepare, finetune, alpha_extract, mod2alpha, alpha2w, explain (small_cnn has no
 # pretrained weights to convert)
 SMALL_STAGES = [name for name in pipeline.STAGE_ORDER if name != "convert"]
-
-
-def stage_lines(stdout):
-    """stage name -> 'ran' or 'skipped', from the runner's progress lines."""
-    status, current = {}, None
-    for line in stdout.splitlines():
-        header = re.match(r"==> \[\d+/\d+\] (\w+) ", line)
-        if header:
-            current = header.group(1)
-        elif current and line.strip().startswith("up to date:"):
-            status[current] = "skipped"
-        elif current and line.strip().startswith("done in"):
-            status[current] = "ran"
-    return status
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +23,6 @@ def small_run(tmp_path_factory):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     alpha2w_dir = out / "ckpt" / "alpha2w" / "SYNTH_small_small_cnn_attributes"
     return {"out": out, "stdout": done.stdout, "alpha2w": alpha2w_dir}
-
-
-def table_row(text, dataset):
-    row = next(line for line in text.splitlines() if line.startswith(f"| {dataset} |"))
-    return [cell.strip() for cell in row.strip("|").split("|")]
 
 
 def test_one_command_runs_every_stage_and_prints_a_table_above_chance(small_run):

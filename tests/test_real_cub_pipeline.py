@@ -3,16 +3,16 @@
 converted from its wheel, logits-only finetuning for a few epochs. Skipped without ../shared/data."""
 import json
 
-from conftest import run_script
-from test_pipeline import stage_lines, table_row
+from conftest import run_script, stage_lines, table_row
 from utils import io
 
 
 def test_cub_subset_end_to_end_with_the_pretrained_backbone_is_far_above_chance(shared_data, tmp_path):
-    done = run_script("run_pipeline.py", "cub_001_050_small", "--out", str(tmp_path))
+    done = run_script("run_pipeline.py", "cub_001_050_small", "--out", str(tmp_path), "--until", "alpha2w")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # explain is left out (--until): tests/test_pipeline.py covers it on the generated data
     assert stage_lines(done.stdout) == {name: "ran" for name in ("prepare", "convert", "finetune", "alpha_extract",
-                                                                  "mod2alpha", "alpha2w", "explain")}
+                                                                  "mod2alpha", "alpha2w")}
     info = io.read_json(tmp_path / "data" / "prepared" / "CUB_001_050_small" / "split_info.json")
     cap = info["config"]["max_images_per_class"]
     assert info["counts"]["seen_classes"] == 40 and info["counts"]["unseen_classes"] == 10
