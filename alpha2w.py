@@ -24,7 +24,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from utils import checkpoints, experiment, input_pipeline, io, metrics, nets_factory, plots, probes  # noqa: E402
-from utils import importance, splits, unseen_head  # noqa: E402
+from utils import dom2alpha, domain, importance, splits, unseen_head  # noqa: E402
 from utils.cli import UserError, config_path_from_args, main_guard  # noqa: E402
 from utils.tf_compat import slim, tf, tf1  # noqa: E402
 from utils.training import LossPlateau  # noqa: E402
@@ -83,6 +83,21 @@ def calibration(cfg, prepared, source):
         raise UserError(f"{value}: a validation run of {chosen['model_name']} with unseen_norm_matching "
                         f"{chosen['unseen_norm_matching']}; its gamma only fits the same setting")
     return {"gamma": float(selected), "source": os.path.abspath(value)}
+
+
+def direct_baseline(cfg, prepared, seen_w):
+    """Unseen weights from the experiment's domain vectors by a ridge map onto the seen head's weights (z-scored over
+    the seen classes; lambda on mod2alpha's validation classes): what NIWT's route through importances is compared
+    with, on the same frozen network and test images."""
+    vectors = domain.class_vectors(cfg, prepared.class_ids, prepared.class_names)
+    row = {c: i for i, c in enumerate(prepared.class_ids)}
+    seen_rows = [row[c] for c in prepared.seen_ids]
+    z = dom2alpha.standardised(vectors, seen_rows)
+    meta = io.read_json(os.path.join(cfg.dom2alpha_ckpt_dir, "mod2alpha.json"))
+    seen_index = {c: i for i, c in enumerate(prepared.seen_ids)}
+    return unseen_head.direct_regression(z[seen_rows], z[[row[c] for c in prepared.unseen_ids]], seen_w,
+                                         [seen_index[c] for c in meta["train_class_ids"]],
+                                         [seen_index[c] for c in meta["val_class_ids"]])
 
 
 class Alpha2W:
@@ -340,13 +355,18 @@ def main(argv=None):
         writer.close()
         tf1.train.update_checkpoint_state(out, "unseen_head.ckpt")
         kept_row = kept["row"]
+        direct_w, direct_fit = direct_baseline(cfg, prepared, seen_w)
+        direct_row, _ = test_set.evaluate(*test_set.scores(test_set.outputs, *scored(direct_w, np.zeros(n_unseen))),
+                                          None)
+        direct = {"lambda": direct_fit["lambda"], "val_weight_cosine": direct_fit["val_cosine"],
+                  **{k: direct_row[k] for k in ("T1", "U", "S", "H", "AUSUC")}}
         results = {"dataset": cfg.dataset, "model_name": cfg.model_name, "modality": cfg.modality,
                    "layer_name": layer, "split": prepared.info["split"], "n_seen": n_seen, "n_unseen": n_unseen,
                    "unseen_norm_matching": cfg.unseen_norm_matching, "path": "cached" if cached else "full",
                    "probes": probe_set.description, "n_examples": len(examples[0]),
                    "seen_head_accuracy": seen_head_accuracy, "initial": initial, "kept_epoch": kept_row["epoch"],
                    "kept": kept_row, "gamma0": {k: kept_row[k] for k in ("T1", "U", "S", "H")},
-                   "AUSUC": kept_row["AUSUC"], "history": history, **run,
+                   "AUSUC": kept_row["AUSUC"], "direct_regression_baseline": direct, "history": history, **run,
                    "seconds_precompute": round(precompute_seconds, 1),
                    "seconds_per_step": round(sum(r["seconds_train"] for r in history) / max(run["iterations"], 1), 5)}
         marks = {"gamma 0": (kept_row["U"], kept_row["S"])}
@@ -372,6 +392,9 @@ def main(argv=None):
                                      marks, f"{title}, epoch {kept_row['epoch']}")
     print(f"wrote {cfg.ckpt_dir}: kept epoch {kept_row['epoch']} of {len(history)}"
           f"{' (early stop)' if run['stopped_early'] else ''}, {results['seconds_per_step'] * 1000:.1f} ms per step")
+    print(f"baseline, domain -> weights by ridge (lambda {direct['lambda']:g}, held-out seen classes' weight cosine "
+          f"{direct['val_weight_cosine']:.3f}), same features: T1 {direct['T1']:.3f} | U {direct['U']:.3f} S "
+          f"{direct['S']:.3f} H {direct['H']:.3f} | AUSUC {direct['AUSUC']:.3f}")
     print("| dataset | net | modality | T1 | U | S | H | H (calibrated) | AUSUC |")
     print("|---|---|---|---|---|---|---|---|---|")
     print(results["table_row"])

@@ -133,7 +133,7 @@ def main(argv=None):
     vectors, names = domain.named_class_vectors(cfg, prepared.class_ids, prepared.class_names,
                                                 prepared.attribute_names)
     seen_rows = [prepared.class_ids.index(c) for c in prepared.seen_ids]
-    targets = explanation.standardised(vectors, seen_rows)
+    targets = dom2alpha.standardised(vectors, seen_rows)
     inverse = inverse_map(cfg, prepared, targets, config_path)
     coefficients = inverse.neuron_coefficients()
     neuron_table = explanation.neuron_names(coefficients, names, args.top_names)

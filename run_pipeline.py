@@ -1,9 +1,10 @@
-"""NIWT end to end: `python run_pipeline.py [synth|synth_small|cub|awa2|cub_001_050_shared] [options]`.
+"""NIWT end to end: `python run_pipeline.py [synth|synth_small|cub|awa2|cub_001_050_shared|cub_001_050_small] [...]`.
 
 Runs, for the chosen dataset of arg_configs/pipelines.json: generation (the generated datasets), preparation, then per
-run (a validation run first where the dataset has one) finetuning, alpha extraction, mod2alpha, alpha2w and the
-explanations with the shipped configs, and prints the GZSL table. A stage whose outputs exist and match its config and inputs is skipped
-(`--force STAGE` redoes it, and so everything after it); the first failing stage stops the pipeline with its message.
+run (a validation run first where the dataset has one) the conversion of pretrained weights where a net needs it,
+finetuning, alpha extraction, mod2alpha, alpha2w and the explanations with the shipped configs, and prints the GZSL
+table. A stage whose outputs exist and match its config and inputs is skipped (`--force STAGE` redoes it, and so
+every later stage that reads its outputs); the first failing stage stops the pipeline with its message.
 """
 import argparse
 import os
@@ -82,13 +83,15 @@ class Plan:
 
 
 def execute(plan, forced):
-    """Run the plan's stages in order; a stage is redone when forced, out of date, or after a redone stage (whose
-    outputs its inputs' fingerprints then see changed). Returns the alpha2w results files."""
+    """Run the plan's stages in order; a stage is redone when forced, out of date, or when it reads what a stage
+    redone in this invocation wrote (even if that came out byte-identical). Returns the alpha2w results files."""
     started, total = time.time(), len(plan.runs)
+    redone = []  # folders (or checkpoint prefixes) written by the stages redone so far
     for number, run in enumerate(plan.runs, 1):
         print(f"==> [{number}/{total}] {run.label}", flush=True)
         fingerprint = run.fingerprint()
-        if run.stage.name not in forced and "all" not in forced and run.up_to_date(fingerprint):
+        must_run = run.stage.name in forced or "all" in forced or run.reads_from(redone)
+        if not must_run and run.up_to_date(fingerprint):
             print(f"    up to date: {os.path.relpath(run.output, pipeline.ROOT)} matches its config and inputs "
                   f"(--force {run.stage.name} redoes it)", flush=True)
             continue
@@ -100,6 +103,7 @@ def execute(plan, forced):
                   "above); fix it and rerun: finished stages are skipped", file=sys.stderr)
             sys.exit(done.returncode)
         run.write_stamp(fingerprint, time.time() - stage_start)
+        redone.append(run.produced)
         print(f"    done in {time.time() - stage_start:.1f} s ({(time.time() - started) / 60:.1f} min so far)",
               flush=True)
     return [run.output for run in plan.runs if run.stage.name == "alpha2w"]

@@ -204,7 +204,7 @@ def test_vgg_16_importances_fold_exactly_through_fc6():
 @pytest.fixture(scope="module")
 def validation_run(seen_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("validation1")
-    model = finetuned(root, seen_model["data"], split="validation1", num_classes=20, epochs=20)
+    model = finetuned(root, seen_model["data"], split="validation1", num_classes=20, epochs=12)
     cfg = experiment_config(model, extracted(model, root), root, dataset="SYNTH_val1")
     for stage in ("mod2alpha.py", "alpha2w.py"):
         done = run_stage(stage, cfg, root)
@@ -216,7 +216,7 @@ def test_validation_run_selects_gamma_and_the_final_run_reports_it_separately(va
     _, val = validation_run
     assert val["split"] == "validation1" and val["n_seen"] == 20 and val["n_unseen"] == 10
     chosen = val["calibration"]
-    assert chosen["H"] >= val["kept"]["H"] and chosen["H"] > 0.2  # the best H over gamma on the validation run
+    assert chosen["H"] >= val["kept"]["H"] and chosen["H"] > 0.2, chosen  # the best H over gamma on the validation run
     cfg, plain, _ = niwt_run
     results, stdout = trained({**cfg, "calibration_gamma": os.path.join(validation_run[0]["ckpt_dir"], "results.json"),
                                "ckpt_dir": str(tmp_path / "calibrated")}, tmp_path)

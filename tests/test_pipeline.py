@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import run_script, stage_lines, table_row
-from utils import explanation, pipeline
+from utils import dom2alpha, explanation, io, pipeline
 
 # synth_small, attributes: generate, prepare, finetune, alpha_extract, mod2alpha, alpha2w, explain (small_cnn has no
 # pretrained weights to convert)
@@ -89,6 +89,25 @@ def test_failing_stage_stops_the_pipeline_with_its_message(small_run):
     assert "==> [6/7]" not in done.stdout and results.read_bytes() == before
 
 
+def test_a_redone_stage_cascades_to_the_stages_that_read_its_outputs_only():
+    table = pipeline.load_table()
+
+    def run(stage, modality=None):
+        path = next(p for p in pipeline.stage_configs(table, stage, "SYNTH", modalities=modality and [modality]))
+        return pipeline.StageRun(stage, io.read_json(path), path, stage)
+
+    finetune, extract = run("finetune"), run("alpha_extract")
+    attributes, captions = run("mod2alpha", "attributes"), run("mod2alpha", "captions")
+    assert extract.reads_from([finetune.produced]) and not finetune.reads_from([extract.produced])
+    assert run("alpha2w", "attributes").reads_from([attributes.produced])
+    assert not run("alpha2w", "captions").reads_from([attributes.produced])
+    assert run("alpha2w", "captions").reads_from([captions.produced, extract.produced])
+    convert = pipeline.StageRun("convert", {"out": "ckpt/efficientnet_lite0.ckpt"}, None, "convert")
+    cub_config = pipeline.stage_configs(table, "finetune", "CUB_001_050", nets=["efficientnet_lite0"])[0]
+    cub = pipeline.StageRun("finetune", io.read_json(cub_config), cub_config, "finetune")
+    assert cub.reads_from([convert.produced]) and not finetune.reads_from([convert.produced])
+
+
 def test_a_stage_is_out_of_date_when_its_config_an_input_or_its_output_changes(tmp_path):
     data = tmp_path / "lists"
     data.mkdir()
@@ -138,7 +157,7 @@ def test_inverse_map_names_each_neuron_by_the_attribute_it_carries():
     """Neurons that are noisy copies of one attribute each are named by that attribute; a shuffled map is not."""
     rng = np.random.default_rng(0)
     n_classes, n_attr = 12, 6
-    targets = explanation.standardised(rng.standard_normal((n_classes, n_attr)), list(range(n_classes)))
+    targets = dom2alpha.standardised(rng.standard_normal((n_classes, n_attr)), list(range(n_classes)))
     rows = np.repeat(np.arange(n_classes), 20)
     carried = np.repeat(np.arange(n_attr), 2)  # neuron k carries attribute k // 2
     alphas = targets[rows][:, carried] + 3.0 + 0.1 * rng.standard_normal((len(rows), len(carried)))

@@ -8,10 +8,12 @@ from utils import report
 from utils.cli import UserError
 
 
-def results(folder, dataset, t1, u, s, h, ausuc, split="proposed", gamma=None, modality="attributes"):
+def results(folder, dataset, t1, u, s, h, ausuc, split="proposed", gamma=None, modality="attributes", baseline=None):
     """A minimal alpha2w results.json with the fields the report reads."""
     data = {"dataset": dataset, "model_name": "small_cnn", "modality": modality, "split": split,
             "gamma0": {"T1": t1, "U": u, "S": s, "H": h}, "AUSUC": ausuc}
+    if baseline is not None:
+        data["direct_regression_baseline"] = dict(zip(("T1", "U", "S", "H", "AUSUC"), baseline), **{"lambda": 10.0})
     if gamma is not None:
         data["calibration"] = {"gamma": gamma[0], "source": "val/results.json", "S": 0.5, "U": 0.5, "H": gamma[1]}
     elif split != "proposed":
@@ -25,7 +27,8 @@ def test_runs_of_one_setting_are_averaged_and_references_follow_their_dataset(tm
     paths = [results(tmp_path / "a", "CUB", 0.50, 0.20, 0.60, 0.30, 0.25, gamma=(2.0, 0.40)),
              results(tmp_path / "b", "CUB", 0.60, 0.40, 0.60, 0.48, 0.35, gamma=(2.0, 0.50)),
              results(tmp_path / "c", "CUB", 0.30, 0.10, 0.70, 0.175, 0.2, split="validation1"),
-             results(tmp_path / "d", "SYNTH", 0.70, 0.5, 0.5, 0.5, 0.4, modality="captions")]
+             results(tmp_path / "d", "SYNTH", 0.70, 0.5, 0.5, 0.5, 0.4, modality="captions",
+                     baseline=(0.6, 0.1, 0.9, 0.18, 0.3))]
     lines = report.markdown(report.find_results([str(tmp_path)])).splitlines()
     assert sorted(report.find_results([str(tmp_path)])) == sorted(paths)
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines if line.startswith("| ")][1:]
@@ -36,6 +39,11 @@ def test_runs_of_one_setting_are_averaged_and_references_follow_their_dataset(tm
     # a validation run is its own row, with no calibrated H (it selects gamma, it is not calibrated by one)
     assert ours[("CUB (validation1 run)", "attributes")][3:10] == ["30.0", "10.0", "70.0", "17.5", "-", "20.0", "1"]
     assert ours[("SYNTH", "captions")][7] == "-"
+    # the run's direct-regression baseline: its own row, right after the run's, never calibrated
+    assert ours[("SYNTH", "captions -> weights (ridge baseline)")][3:10] == ["60.0", "10.0", "90.0", "18.0", "-",
+                                                                             "30.0", "1"]
+    names = [(r[0], r[2]) for r in rows if r[-1] == "this code"]
+    assert names.index(("SYNTH", "captions -> weights (ridge baseline)")) == names.index(("SYNTH", "captions")) + 1
     published = {r[2]: r[4:7] for r in rows if r[-1] == report.SOURCE_XIAN}
     assert published["ALE"] == ["23.7", "62.8", "34.4"] and published["ESZSL"] == ["12.6", "63.8", "21.0"]
     assert {r[0] for r in rows if r[-1] == report.SOURCE_XIAN} == {"CUB"}  # no reference rows for SYNTH

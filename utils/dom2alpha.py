@@ -122,6 +122,31 @@ def ridge_predict(domain, weights):
     return np.hstack([domain, np.ones((len(domain), 1))]) @ weights
 
 
+RIDGE_LAMBDAS = 10.0 ** np.arange(-3, 4)
+
+
+def mean_cosine(a, b):
+    return float(np.mean(np.sum(unit_rows(a) * unit_rows(b), 1)))
+
+
+def standardised(vectors, reference_rows):
+    """z-scores of every class's domain vector, with mean and std over `reference_rows` (the seen classes), so that
+    dimensions of different scales weigh alike in a ridge map."""
+    mean = vectors[reference_rows].mean(0)
+    std = vectors[reference_rows].std(0)
+    return (vectors - mean) / np.where(std > 1e-12, std, 1.0)
+
+
+def ridge_selected(x, y, train, val, lambdas=RIDGE_LAMBDAS):
+    """Ridge x -> y with lambda chosen (on `lambdas`) by the mean cosine of the `val` rows' predictions when fitted
+    on the `train` rows, then refitted on every row: (weights, {lambda, val_cosine}, the whole grid)."""
+    grid = [{"lambda": float(lam),
+             "val_cosine": mean_cosine(ridge_predict(x[val], ridge_solve(x[train], y[train], lam)), y[val])}
+            for lam in lambdas]
+    best = max(grid, key=lambda g: g["val_cosine"])
+    return ridge_solve(x, y, best["lambda"]), best, grid
+
+
 ALPHA_FILES = ("gt_alphas.npy", "class_ids.npy", "alphas.json")
 
 

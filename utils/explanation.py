@@ -14,20 +14,7 @@ import os
 
 import numpy as np
 
-from utils.dom2alpha import ridge_predict, ridge_solve, unit_rows
-
-LAMBDAS = 10.0 ** np.arange(-3, 4)
-
-
-def standardised(vectors, reference_rows):
-    """z-scores of every class's domain vector, with mean and std over `reference_rows` (the seen classes)."""
-    mean = vectors[reference_rows].mean(0)
-    std = vectors[reference_rows].std(0)
-    return (vectors - mean) / np.where(std > 1e-12, std, 1.0)
-
-
-def mean_cosine(a, b):
-    return float(np.mean(np.sum(unit_rows(a) * unit_rows(b), 1)))
+from utils.dom2alpha import ridge_predict, ridge_selected, unit_rows
 
 
 class InverseMap:
@@ -35,14 +22,9 @@ class InverseMap:
     in `targets` [n_classes, D]); lambda by mean cosine on the images of `val_rows` classes."""
 
     def __init__(self, alphas, rows, targets, train_rows, val_rows):
-        x, y = unit_rows(alphas), targets[rows]
-        train, val = np.isin(rows, train_rows), np.isin(rows, val_rows)
-        self.grid = [{"lambda": float(lam),
-                      "val_cosine": mean_cosine(ridge_predict(x[val], ridge_solve(x[train], y[train], lam)), y[val])}
-                     for lam in LAMBDAS]
-        best = max(self.grid, key=lambda g: g["val_cosine"])
+        self.weights, best, self.grid = ridge_selected(unit_rows(alphas), targets[rows], np.isin(rows, train_rows),
+                                                       np.isin(rows, val_rows))
         self.lam, self.val_cosine = best["lambda"], best["val_cosine"]
-        self.weights = ridge_solve(x, y, self.lam)
 
     def __call__(self, alphas):
         return ridge_predict(unit_rows(alphas), self.weights)

@@ -40,6 +40,7 @@ class Stage:
     output: object     # raw config -> its main output file
     inputs: object     # raw config -> the files it reads (fingerprinted)
     resumes: bool = False  # the stage continues from what its output folder holds (cnn_finetune's latest/)
+    produces: object = None  # raw config -> the folder (or checkpoint prefix) it writes; default: the output's folder
 
 
 STAGES = {stage.name: stage for stage in (
@@ -50,7 +51,7 @@ STAGES = {stage.name: stage for stage in (
           inputs=lambda c: [os.path.join(c["data_dir"], n) for n in ("classes.txt", "images.txt", "generation.json")]
           + [os.path.join(c["split_dir"], "att_splits.mat")]),
     Stage("convert", (os.path.join(ROOT, "seen_pretraining/convert_efficientnet_lite0.py"),), ROOT,
-          output=lambda c: c["out"] + ".index", inputs=lambda c: []),
+          output=lambda c: c["out"] + ".index", inputs=lambda c: [], produces=lambda c: c["out"]),
     Stage("finetune", (os.path.join(ROOT, "seen_pretraining/cnn_finetune.py"),), STAGE_DIR,
           output=lambda c: os.path.join(c["save_path"], "test_perf.json"),
           inputs=lambda c: _paths(c["train_split_json"], c["val_split_json"], c["test_split_json"], c["ckpt_path"]),
@@ -67,6 +68,7 @@ STAGES = {stage.name: stage for stage in (
           output=lambda c: os.path.join(c["ckpt_dir"], "results.json"),
           inputs=lambda c: _paths(c["ckpt_path"], os.path.join(c["alphadir"], "alphas.json"),
                                   os.path.join(c["dom2alpha_ckpt_dir"], "mod2alpha.json"),
+                                  os.path.join(c["dom2alpha_ckpt_dir"], "class_alphas.npy"),
                                   os.path.join(c["prepared_dir"], "seen_test.txt"),
                                   os.path.join(c["prepared_dir"], "unseen_test.txt"),
                                   c.get("calibration_gamma"), c.get("sampling_images"))),
@@ -136,6 +138,12 @@ class StageRun:
         self.output = os.path.normpath(os.path.join(base, self.stage.output(raw)))
         self.stamp_path = os.path.join(os.path.dirname(self.output), STAMP)
         self.input_paths = [os.path.normpath(os.path.join(base, p)) for p in self.stage.inputs(raw)]
+        self.produced = os.path.normpath(os.path.join(base, self.stage.produces(raw))) if self.stage.produces \
+            else os.path.dirname(self.output)
+
+    def reads_from(self, produced):
+        """Whether an input of this stage lies in one of the `produced` folders (or is one of those prefixes)."""
+        return any(p == folder or p.startswith(folder + os.sep) for p in self.input_paths for folder in produced)
 
     def argv(self):
         if self.stage.name in ("generate", "convert"):  # no config file: the table gives their arguments

@@ -37,14 +37,24 @@ def find_results(paths):
     return found
 
 
+BASELINE = "{} -> weights (ridge baseline)"  # the modality cell of alpha2w's direct-regression baseline
+
+
 def metrics_of(results, path):
-    """The table's numbers (0-1) of one alpha2w run; calibrated H only where a gamma was applied."""
+    """The table's rows (key, numbers 0-1) of one alpha2w run: NIWT, calibrated H only where a gamma was applied;
+    then its direct-regression baseline on the same features, where the run has one."""
     try:
         row = {key: results["gamma0"][key] for key in ("T1", "U", "S", "H")}
         row["AUSUC"] = results["AUSUC"]
         calibration = results.get("calibration", {})  # a final run's applied gamma; a validation run selects one
         row["H_cal"] = calibration.get("H") if "gamma" in calibration else None
-        return (results["dataset"], results["model_name"], results["modality"], results["split"]), row
+        key = (results["dataset"], results["model_name"], results["modality"], results["split"])
+        out = [(key, row)]
+        if "direct_regression_baseline" in results:
+            baseline = results["direct_regression_baseline"]
+            out.append(((*key[:2], BASELINE.format(key[2]), key[3]),
+                        {**{k: baseline[k] for k in ("T1", "U", "S", "H", "AUSUC")}, "H_cal": None}))
+        return out
     except (KeyError, TypeError):
         raise UserError(f"{path}: not an alpha2w results.json (no gamma0/AUSUC); point the report at alpha2w "
                         "ckpt_dir folders") from None
@@ -63,8 +73,8 @@ def rows(result_paths):
     """One row per (dataset, split, net, modality): its cells and the runs behind it, in first-seen order."""
     groups = {}
     for path in result_paths:
-        key, row = metrics_of(io.read_json(path), path)
-        groups.setdefault(key, []).append(row)
+        for key, row in metrics_of(io.read_json(path), path):
+            groups.setdefault(key, []).append(row)
     out = []
     for (dataset, net, modality, split), runs in groups.items():
         name = dataset if split == "proposed" else f"{dataset} ({split} run)"
@@ -87,5 +97,7 @@ def markdown(result_paths, references=True):
     lines += ["", "Per-class mean top-1 (%). ZSL T1: unseen test images among the unseen classes. U / S: unseen / seen "
               "test images among all classes; H = 2US/(U+S), at gamma = 0 (the protocol). H (calibrated): at the "
               "gamma a validation run selected (calibrated stacking). AUSUC: area under the seen-unseen curve. "
-              "Several runs of one setting: mean ± std. Reference rows: their method names in the modality column."]
+              "Several runs of one setting: mean ± std. '-> weights (ridge baseline)': the same run's unseen weights "
+              "regressed directly from the domain vectors onto the seen weights, no importances. Reference rows: "
+              "their method names in the modality column."]
     return "\n".join(lines) + "\n"

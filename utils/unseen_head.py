@@ -7,10 +7,12 @@ the biases; `reg_lambda` pulls w_c towards the mean seen weight, as in the origi
 """
 import numpy as np
 
+from utils import dom2alpha
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 
 SCOPE = "unseen_logits"
+DIRECT_LAMBDAS = 10.0 ** np.arange(-3, 7)  # wide: with tens of classes and hundreds of dims strong shrinkage can win
 
 
 def seen_head(checkpoint_prefix, logits_scope, n_seen):
@@ -73,3 +75,12 @@ def norm_matched(weights, biases, seen_weights, seen_biases):
     target = np.linalg.norm(seen_weights, axis=0).mean()
     scaled = weights * (target / np.maximum(np.linalg.norm(weights, axis=0, keepdims=True), 1e-12))
     return scaled, np.full_like(biases, seen_biases.mean())
+
+
+def direct_regression(seen_domain, unseen_domain, seen_weights, train, val):
+    """The baseline NIWT is measured against: unseen weights [D, n_unseen] regressed straight from the (z-scored)
+    domain vectors onto the finetuned seen weights, ridge with lambda chosen by the cosine between the predicted and
+    finetuned weights of held-out seen classes (`val`); biases stay 0, as NIWT's. Same frozen features, no
+    importances. Returns the weights and {lambda, val_cosine}."""
+    weights, best, _ = dom2alpha.ridge_selected(seen_domain, seen_weights.T, train, val, DIRECT_LAMBDAS)
+    return dom2alpha.ridge_predict(unseen_domain, weights).T, best
