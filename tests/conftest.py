@@ -1,3 +1,7 @@
+import contextlib
+import functools
+import importlib.util
+import io
 import json
 import os
 import re
@@ -32,6 +36,27 @@ def run_script(script, *args, cwd=ROOT):
     """Run a stage script as a user does; returns the CompletedProcess (text output)."""
     return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True, text=True,
                           cwd=cwd)
+
+
+@functools.lru_cache(maxsize=None)
+def _script_module(script):
+    spec = importlib.util.spec_from_file_location(f"script_{os.path.basename(script)[:-3]}", os.path.join(ROOT, script))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_in_process(script, *args):
+    """A script's main() in this process, for input errors that stop it before any work: no interpreter and
+    TensorFlow start-up per call. Returns a CompletedProcess, as run_script does."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            _script_module(script).main(list(args))
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return subprocess.CompletedProcess([script, *args], code, stdout.getvalue(), stderr.getvalue())
 
 
 def last_error_line(completed):

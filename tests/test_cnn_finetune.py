@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from conftest import finetune_config, last_error_line, run_script, synth_config
+from conftest import finetune_config, last_error_line, run_in_process, run_script, synth_config
 from utils import checkpoints, datasets, synthetic
 
 
@@ -41,7 +41,9 @@ def test_bad_configs_fail_with_one_line(prepared, tmp_path):
                               "checkpoint not found"),
                              ({"layer_name": "fc8"}, "'layer_name' of small_cnn is 'logits'"),
                              ({"finetune_whole_cnn": "1"}, "must be a boolean")):
-        failed = run_stage(tmp_path, finetune_config(prepared, str(tmp_path / "bad"), **overrides))
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(finetune_config(prepared, str(tmp_path / "bad"), **overrides)))
+        failed = run_in_process("seen_pretraining/cnn_finetune.py", str(path))
         last = last_error_line(failed)
         assert failed.returncode == 2 and last.startswith("error: ") and words in last
         assert "Traceback" not in failed.stderr
