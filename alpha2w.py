@@ -31,7 +31,8 @@ from utils.training import LossPlateau  # noqa: E402
 
 
 def predicted_alphas(cfg, prepared, channels, source):
-    """mod2alpha's predicted alphas of the unseen classes [n_unseen, K], checked against the classes and the layer."""
+    """mod2alpha's predicted alphas of the unseen classes [n_unseen, K], checked against the classes and the layer,
+    and its mod2alpha.json (the seen classes it trained and validated on)."""
     path = os.path.join(cfg.dom2alpha_ckpt_dir, "class_alphas.npy")
     meta_path = os.path.join(cfg.dom2alpha_ckpt_dir, "mod2alpha.json")
     for needed in (path, meta_path):
@@ -43,7 +44,7 @@ def predicted_alphas(cfg, prepared, channels, source):
     if alphas.ndim != 2 or alphas.shape[1] != channels:
         raise UserError(f"{path}: predicted alphas have {alphas.shape[-1]} channels but the alpha layer of "
                         f"{cfg.model_name} has {channels}; mod2alpha must learn alphas of this layer ('n_alphas')")
-    return alphas[[prepared.class_ids.index(c) for c in prepared.unseen_ids]].astype(np.float32)
+    return alphas[[prepared.class_ids.index(c) for c in prepared.unseen_ids]].astype(np.float32), meta
 
 
 def make_examples(cfg, prepared, n_probes, rng, source):
@@ -85,7 +86,7 @@ def calibration(cfg, prepared, source):
     return {"gamma": float(selected), "source": os.path.abspath(value)}
 
 
-def direct_baseline(cfg, prepared, seen_w):
+def direct_baseline(cfg, prepared, seen_w, mod2alpha_meta):
     """Unseen weights from the experiment's domain vectors by a ridge map onto the seen head's weights (z-scored over
     the seen classes; lambda on mod2alpha's validation classes): what NIWT's route through importances is compared
     with, on the same frozen network and test images."""
@@ -93,11 +94,10 @@ def direct_baseline(cfg, prepared, seen_w):
     row = {c: i for i, c in enumerate(prepared.class_ids)}
     seen_rows = [row[c] for c in prepared.seen_ids]
     z = dom2alpha.standardised(vectors, seen_rows)
-    meta = io.read_json(os.path.join(cfg.dom2alpha_ckpt_dir, "mod2alpha.json"))
     seen_index = {c: i for i, c in enumerate(prepared.seen_ids)}
     return unseen_head.direct_regression(z[seen_rows], z[[row[c] for c in prepared.unseen_ids]], seen_w,
-                                         [seen_index[c] for c in meta["train_class_ids"]],
-                                         [seen_index[c] for c in meta["val_class_ids"]])
+                                         [seen_index[c] for c in mod2alpha_meta["train_class_ids"]],
+                                         [seen_index[c] for c in mod2alpha_meta["val_class_ids"]])
 
 
 class Alpha2W:
@@ -301,7 +301,7 @@ def main(argv=None):
     init_w = unseen_head.initial_weights(seen_w, n_unseen, cfg.unseen_w_init, rng)
     model = Alpha2W(cfg, spec, layer, n_seen, init_w, seen_w.mean(1), config_path)
     channels = int(model.activations.shape[-1])
-    class_alphas = predicted_alphas(cfg, prepared, channels, config_path)
+    class_alphas, mod2alpha_meta = predicted_alphas(cfg, prepared, channels, config_path)
     if cfg.n_alphas != channels:
         raise UserError(f"{config_path}: 'n_alphas' is {cfg.n_alphas} but {layer} has {channels} channels")
     cached = cfg.cache_frozen_features
@@ -355,7 +355,7 @@ def main(argv=None):
         writer.close()
         tf1.train.update_checkpoint_state(out, "unseen_head.ckpt")
         kept_row = kept["row"]
-        direct_w, direct_fit = direct_baseline(cfg, prepared, seen_w)
+        direct_w, direct_fit = direct_baseline(cfg, prepared, seen_w, mod2alpha_meta)
         direct_row, _ = test_set.evaluate(*test_set.scores(test_set.outputs, *scored(direct_w, np.zeros(n_unseen))),
                                           None)
         direct = {"lambda": direct_fit["lambda"], "val_weight_cosine": direct_fit["val_cosine"],

@@ -45,9 +45,7 @@ class Plan:
         else:
             self.out_root, self.folders = None, ()
         if "generate" in entry:
-            raw = entry["generate"]
-            if self.out_root:
-                raw = pipeline.rerooted(raw, pipeline.ROOT, self.out_root, self.folders)
+            raw = self.rooted(entry["generate"])
             self.add("generate", raw, None, f"generate {raw['out']}")
         # a run without the chosen net or modality is left out (the vgg_16 runs of a dataset may lack its
         # validation run); a choice that leaves nothing is an error
@@ -60,11 +58,14 @@ class Plan:
             for stage in pipeline.CONFIG_STAGES:
                 if stage == "finetune":  # pretrained weights that ship in another format: converted first
                     for net, raw in pipeline.conversions(table, run, args.net):
-                        if self.out_root:
-                            raw = pipeline.rerooted(raw, pipeline.ROOT, self.out_root, self.folders)
+                        raw = self.rooted(raw)
                         self.add("convert", raw, None, f"convert {net}: {raw['out']}")
                 for path in pipeline.stage_configs(table, stage, run, args.net, args.modality):
                     self.add_config(stage, path, f"{stage} {run}: {os.path.relpath(path, pipeline.ROOT)}")
+
+    def rooted(self, raw):
+        """A stage's arguments from the table itself (generate, convert) under the variant's output root."""
+        return pipeline.rerooted(raw, pipeline.ROOT, self.out_root, self.folders) if self.out_root else raw
 
     def add_config(self, stage, path, label):
         if not os.path.isfile(path):

@@ -13,6 +13,7 @@ import html
 import os
 
 import numpy as np
+from scipy.stats import rankdata
 
 from utils.dom2alpha import ridge_predict, ridge_selected, unit_rows
 
@@ -73,7 +74,7 @@ def neuron_name_auc(class_importances, coefficients, true_sets):
         named_true = np.isin(first_names, list(truth))
         n_true, n_false = int(named_true.sum()), int((~named_true).sum())
         if n_true and n_false:
-            ranks = np.argsort(np.argsort(importance, kind="stable"), kind="stable") + 1
+            ranks = rankdata(importance)  # ties share their mean rank
             aucs.append((ranks[named_true].sum() - n_true * (n_true + 1) / 2) / (n_true * n_false))
     return float(np.mean(aucs)) if aucs else float("nan")
 

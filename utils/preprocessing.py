@@ -58,15 +58,22 @@ def _random_crop(image, height, width):
     return tf.slice(image, [offset_h, offset_w, 0], [height, width, 3])
 
 
-def vgg_preprocessing(image, height, width, is_training):
+def _resized_crop(image, height, width, is_training, train_sides, bicubic=False):
+    """The slim-style crop both ImageNet preprocessings share: train draws the short side in `train_sides`, resizes
+    to it, crops at random and flips; eval resizes the short side to 256 and crops the centre. float32 pixels."""
     if is_training:
-        side = tf1.random_uniform([], minval=_RESIZE_SIDE_MIN, maxval=_RESIZE_SIDE_MAX + 1, dtype=tf.int32)
-        image = _random_crop(_aspect_preserving_resize(image, side), height, width)
+        side = tf1.random_uniform([], minval=train_sides[0], maxval=train_sides[1] + 1, dtype=tf.int32)
+        image = _random_crop(_aspect_preserving_resize(image, side, bicubic), height, width)
         image = tf.image.random_flip_left_right(image)
     else:
-        image = _central_crop(_aspect_preserving_resize(image, _RESIZE_SIDE_MIN), height, width)
+        image = _central_crop(_aspect_preserving_resize(image, _RESIZE_SIDE_MIN, bicubic), height, width)
     image = tf.cast(image, tf.float32)
     image.set_shape([height, width, 3])
+    return image
+
+
+def vgg_preprocessing(image, height, width, is_training):
+    image = _resized_crop(image, height, width, is_training, (_RESIZE_SIDE_MIN, _RESIZE_SIDE_MAX))
     return image - tf.constant([_R_MEAN, _G_MEAN, _B_MEAN], dtype=tf.float32)
 
 
@@ -82,14 +89,7 @@ def small_cnn_preprocessing(image, height, width, is_training):
 
 
 def efficientnet_preprocessing(image, height, width, is_training):
-    if is_training:
-        side = tf1.random_uniform([], minval=_EFFICIENTNET_TRAIN_SIDES[0], maxval=_EFFICIENTNET_TRAIN_SIDES[1] + 1,
-                                  dtype=tf.int32)
-        image = _random_crop(_aspect_preserving_resize(image, side, bicubic=True), height, width)
-        image = tf.image.random_flip_left_right(image)
-    else:
-        image = _central_crop(_aspect_preserving_resize(image, _RESIZE_SIDE_MIN, bicubic=True), height, width)
-    image.set_shape([height, width, 3])
+    image = _resized_crop(image, height, width, is_training, _EFFICIENTNET_TRAIN_SIDES, bicubic=True)
     return (tf.clip_by_value(image, 0.0, 255.0) - _EFFICIENTNET_CENTER) / _EFFICIENTNET_SCALE
 
 

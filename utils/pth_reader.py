@@ -77,7 +77,8 @@ class _StateDictUnpickler(pickle.Unpickler):
         return self.storages.setdefault(str(key), _Storage(storage_type, numel))
 
 
-def _check_size(storage, data, key, source):
+def _storage_array(storage, data, key, source):
+    """The storage's values from its raw little-endian bytes, which must hold all of them."""
     if len(data) < storage.numel * storage.dtype.itemsize:
         raise UserError(f"{source}: truncated storage {key}; download the file again")
     return np.frombuffer(data, storage.dtype, count=storage.numel)
@@ -96,7 +97,7 @@ def _read_legacy(file, source):
         (count,) = struct.unpack("<q", file.read(8))
         if count != storage.numel:
             raise UserError(f"{source}: storage {key} holds {count} values, its tensors expect {storage.numel}")
-        storage.array = _check_size(storage, file.read(count * storage.dtype.itemsize), key, source)
+        storage.array = _storage_array(storage, file.read(count * storage.dtype.itemsize), key, source)
     return state
 
 
@@ -109,7 +110,7 @@ def _read_zip(path, source):
         unpickler = _StateDictUnpickler(io.BytesIO(archive.read(pickles[0])), source)
         state = unpickler.load()
         for key, storage in unpickler.storages.items():
-            storage.array = _check_size(storage, archive.read(f"{root}data/{key}"), key, source)
+            storage.array = _storage_array(storage, archive.read(f"{root}data/{key}"), key, source)
     return state
 
 
