@@ -15,19 +15,16 @@ pre-activations are cached instead and no forward conv runs. false: the original
 step and evaluation.
 """
 import os
-import sys
 import time
 
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from utils import checkpoints, experiment, input_pipeline, io, metrics, nets_factory, plots, probes  # noqa: E402
-from utils import dom2alpha, domain, importance, splits, unseen_head  # noqa: E402
-from utils.cli import UserError, config_path_from_args, main_guard  # noqa: E402
-from utils.tf_compat import slim, tf, tf1  # noqa: E402
-from utils.training import LossPlateau  # noqa: E402
+from utils import checkpoints, experiment, input_pipeline, io, metrics, nets_factory, plots, probes
+from utils import dom2alpha, domain, importance, splits, unseen_head
+from utils.cli import UserError, config_path_from_args, main_guard
+from utils.tf_compat import slim, tf, tf1
+from utils.training import LossPlateau
 
 
 def predicted_alphas(cfg, prepared, channels, source):
@@ -38,7 +35,9 @@ def predicted_alphas(cfg, prepared, channels, source):
     for needed in (path, meta_path):
         if not os.path.isfile(needed):
             raise UserError(f"{needed}: not found; run mod2alpha.py with {source} first ('dom2alpha_ckpt_dir')")
-    alphas, meta = np.load(path), io.read_json(meta_path)
+    alphas = io.require_finite(io.read_npy(path, "mod2alpha.py"), path, "redo mod2alpha.py (its map diverged: "
+                               "lower 'learning_rate')")
+    meta = io.read_json(meta_path)
     if meta["class_ids"] != prepared.class_ids:
         raise UserError(f"{meta_path}: its classes are not those of {cfg.prepared_dir}; run mod2alpha.py on it")
     if alphas.ndim != 2 or alphas.shape[1] != channels:

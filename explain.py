@@ -10,20 +10,17 @@
   static HTML page of a handful of test images. Everything goes to <ckpt_dir>/explanations/ (written whole).
 """
 import os
-import sys
 import time
 
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from utils import checkpoints, dom2alpha, domain, experiment, explanation, input_pipeline, io, metrics  # noqa: E402
-from utils import nets_factory, plots, preprocessing, splits  # noqa: E402
-from utils import cli  # noqa: E402
-from utils.cli import UserError, main_guard  # noqa: E402
-from utils.importance import class_importance, gradcam  # noqa: E402
-from utils.tf_compat import tf, tf1  # noqa: E402
+from utils import checkpoints, dom2alpha, domain, experiment, explanation, input_pipeline, io, metrics
+from utils import nets_factory, plots, preprocessing, splits
+from utils import cli
+from utils.cli import UserError, main_guard
+from utils.importance import class_importance, gradcam
+from utils.tf_compat import tf, tf1
 
 
 def parse_args(argv):

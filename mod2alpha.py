@@ -5,18 +5,15 @@ with the seed; the other seen classes validate. The checkpoint with the lowest v
 alphas for EVERY class (seen and unseen) are written for alpha2w.py, beside a closed-form ridge baseline.
 """
 import os
-import sys
 import time
 
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from utils import dom2alpha, domain, experiment, io, plots, splits  # noqa: E402
-from utils.cli import UserError, config_path_from_args, main_guard  # noqa: E402
-from utils.tf_compat import tf, tf1  # noqa: E402
-from utils.training import log10_grid  # noqa: E402
+from utils import dom2alpha, domain, experiment, io, plots, splits
+from utils.cli import UserError, config_path_from_args, main_guard
+from utils.tf_compat import tf, tf1
+from utils.training import log10_grid
 
 def split_classes(cfg, prepared, source):
     """Seeded choice of the seen classes that train the map; the rest validate it."""

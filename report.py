@@ -5,13 +5,9 @@ paper's form (dataset, net, modality, ZSL T1, U, S, H, calibrated H, AUSUC; seve
 mean +- std) next to published reference rows, and writes it to --out.
 """
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from utils import io, report  # noqa: E402
-from utils.cli import UserError, main_guard  # noqa: E402
+from utils import io, report
+from utils.cli import UserError, main_guard
 
 
 @main_guard

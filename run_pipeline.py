@@ -12,10 +12,8 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from utils import io, pipeline, report  # noqa: E402
-from utils.cli import UserError, main_guard  # noqa: E402
+from utils import io, pipeline, report
+from utils.cli import UserError, main_guard
 
 
 def parse_args(argv, table):

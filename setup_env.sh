@@ -17,6 +17,9 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements.txt"
   echo "$WANT" > "$STAMP"
 fi
+# The scripts import the project's `utils` package from any folder (seen_pretraining/, benchmarks/): the venv's
+# site-packages holds a .pth file naming the repository root (rewritten if the clone moved).
+SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+[ "$(cat "$SITE/niwt_root.pth" 2>/dev/null)" = "$ROOT" ] || echo "$ROOT" > "$SITE/niwt_root.pth"
 # shellcheck disable=SC1091
 . "$VENV/bin/activate"
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"

@@ -7,17 +7,14 @@ Usage: python benchmarks/alpha2w_speed.py [--nets vgg_16 resnet_v1_101 small_cnn
 """
 import argparse
 import os
-import sys
 import time
 import types
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import alpha2w  # noqa: E402
-from utils import nets_factory  # noqa: E402
-from utils.tf_compat import tf1  # noqa: E402
+import alpha2w
+from utils import nets_factory
+from utils.tf_compat import tf1
 
 N_SEEN, N_UNSEEN = 40, 10
 

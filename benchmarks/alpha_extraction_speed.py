@@ -6,15 +6,12 @@ importance gradients (ground-truth and predicted class), without JPEG decoding. 
 """
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from utils import importance, nets_factory  # noqa: E402
-from utils.tf_compat import tf, tf1  # noqa: E402
+from utils import importance, nets_factory
+from utils.tf_compat import tf, tf1
 
 
 def images_per_second(name, batch_size, batches, num_classes=40):

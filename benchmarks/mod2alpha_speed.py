@@ -6,17 +6,14 @@ the validation metrics. Usage: python benchmarks/mod2alpha_speed.py [--epochs 3]
 """
 import argparse
 import os
-import sys
 import time
 import types
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import mod2alpha  # noqa: E402
-from utils import dom2alpha  # noqa: E402
-from utils.tf_compat import tf1  # noqa: E402
+import mod2alpha
+from utils import dom2alpha
+from utils.tf_compat import tf1
 
 
 def seconds_per_epoch(cfg, vectors, train, val, epochs):

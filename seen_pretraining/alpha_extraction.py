@@ -6,37 +6,34 @@ activations summed over space. Written to `save_path` as .npy arrays and alphas.
 with Grad-CAM overlays of the first `n_gradcam` images in `save_path/gradcam/`.
 """
 import os
-import sys
 import time
 
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from utils import checkpoints, config, datasets, importance, input_pipeline, io, metrics, nets_factory  # noqa: E402
-from utils import plots, preprocessing, splits  # noqa: E402
-from utils.cli import UserError, config_path_from_args, main_guard  # noqa: E402
-from utils.config import Field  # noqa: E402
-from utils.tf_compat import tf, tf1  # noqa: E402
+from utils import checkpoints, config, datasets, importance, input_pipeline, io, metrics, nets_factory
+from utils import plots, preprocessing, splits
+from utils.cli import UserError, config_path_from_args, main_guard
+from utils.config import AT_LEAST_ONE, NON_NEGATIVE, Field
+from utils.tf_compat import tf, tf1
 
 SCHEMA = {
-    "random_seed": Field((int,)),
-    "num_classes": Field((int,), help="seen classes of the finetuned network"),
+    "random_seed": Field((int,), valid=NON_NEGATIVE),
+    "num_classes": Field((int,), valid=AT_LEAST_ONE, help="seen classes of the finetuned network"),
     "class_list_f": Field((str, type(None)), default=None,
                           help="the dataset's classes.txt; its names must agree with class_idmaps_json"),
     "class_idmaps_json": Field((str,), help="the prepared classes.json: seen class index -> original class id"),
     "dataset_json": Field((str, list), help="prepared lists, comma-separated: seen_train.txt,seen_val.txt"),
     **nets_factory.MODEL_FIELDS,
-    "batch_size": Field((int,)),
-    "num_workers": Field((int,)),
+    "batch_size": Field((int,), valid=AT_LEAST_ONE),
+    "num_workers": Field((int,), valid=AT_LEAST_ONE),
     "bypass_name": Field((str, type(None)), default="None", help="\"None\" or gradient bypasses, see README"),
     "orig_ckpt_path": Field((str, type(None)), default=None,
                             help="the ImageNet checkpoint the finetuned one started from (recorded in alphas.json)"),
     "ckpt_path": Field((str,), help="finetuned checkpoint: a prefix, or a folder such as <save_path>/best"),
     "layer_name": Field((str,), help="end point whose importances are extracted, e.g. vgg_16/conv5/conv5_3"),
     "save_path": Field((str,), help="output folder"),
-    "n_gradcam": Field((int,), default=50, help="Grad-CAM overlays saved for the first n images"),
+    "n_gradcam": Field((int,), default=50, valid=NON_NEGATIVE, help="Grad-CAM overlays saved for the first n images"),
 }
 
 OUTPUT_FILES = {

@@ -7,19 +7,16 @@ loss (patience `estop_fc`); phase 2, if `finetune_whole_cnn`, trains the whole n
 """
 import os
 import shutil
-import sys
 import time
 
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from utils import checkpoints, config, input_pipeline, io, metrics, nets_factory, plots, splits  # noqa: E402
-from utils.cli import UserError, config_path_from_args, main_guard  # noqa: E402
-from utils.config import Field  # noqa: E402
-from utils.tf_compat import slim, tf, tf1  # noqa: E402
-from utils.training import EarlyStopping, grid, log10_grid  # noqa: E402
+from utils import checkpoints, config, input_pipeline, io, metrics, nets_factory, plots, splits
+from utils.cli import UserError, config_path_from_args, main_guard
+from utils.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Field, Range
+from utils.tf_compat import slim, tf, tf1
+from utils.training import EarlyStopping, grid, log10_grid
 
 SCHEMA = {
     "train_split_json": Field((str,), help="prepared seen_train list"),
@@ -27,22 +24,22 @@ SCHEMA = {
     "test_split_json": Field((str,), help="prepared seen_test list"),
     **nets_factory.MODEL_FIELDS,
     "layer_name": Field((str,), help="the logits layer re-initialised for the seen classes, e.g. fc8"),
-    "num_classes": Field((int,)),
-    "batch_size": Field((int,)),
-    "num_workers": Field((int,)),
-    "wt_dec": Field((float, str)),
-    "dropout": Field((float,), help="keep probability of the net's dropout layers (none in resnet_v1)"),
+    "num_classes": Field((int,), valid=AT_LEAST_ONE),
+    "batch_size": Field((int,), valid=AT_LEAST_ONE),
+    "num_workers": Field((int,), valid=AT_LEAST_ONE),
+    "wt_dec": Field((float, str), valid=NON_NEGATIVE),
+    "dropout": Field((float,), valid=Range(0, 1, low_open=True), help="keep probability of the net's dropout layers (none in resnet_v1)"),
     "ckpt_path": Field((str, type(None)), help="pretrained checkpoint restored without the logits scope"),
     "train_from_scratch": Field((bool,), default=False, help="allowed only when said explicitly"),
-    "lr_fc": Field((float, str)),
-    "lr_full": Field((float, str)),
+    "lr_fc": Field((float, str), valid=POSITIVE),
+    "lr_full": Field((float, str), valid=POSITIVE),
     "save_path": Field((str,)),
     "finetune_whole_cnn": Field((bool,)),
-    "estop_fc": Field((int,)),
-    "estop_full": Field((int,)),
-    "num_epochs_fc": Field((int,)),
-    "num_epochs_full": Field((int,)),
-    "random_seed": Field((int,)),
+    "estop_fc": Field((int,), valid=AT_LEAST_ONE),
+    "estop_full": Field((int,), valid=AT_LEAST_ONE),
+    "num_epochs_fc": Field((int,), valid=NON_NEGATIVE),
+    "num_epochs_full": Field((int,), valid=NON_NEGATIVE),
+    "random_seed": Field((int,), valid=NON_NEGATIVE),
 }
 
 

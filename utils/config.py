@@ -1,10 +1,12 @@
 """JSON experiment configs, validated on load: unknown keys, missing keys and wrong types are errors naming the key.
 
 Values are typed JSON: a boolean must be `true`/`false` (never the string "False", which a `type=bool` flag would
-read as true), an integer must be a JSON integer, a float may be written as an integer.
+read as true), an integer must be a JSON integer, a float may be written as an integer. Numbers are finite (JSON's
+NaN / Infinity extensions are refused) and within their key's valid range.
 """
 import dataclasses
 import json
+import math
 import os
 import types
 
@@ -17,12 +19,39 @@ _TYPE_WORDS = {bool: "a boolean (true/false)", int: "an integer", float: "a numb
 
 
 @dataclasses.dataclass(frozen=True)
+class Range:
+    """The valid interval of a numeric key (closed unless an end is marked open)."""
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value):
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self):
+        if self.high == math.inf:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
+
+POSITIVE = Range(0, low_open=True)
+NON_NEGATIVE = Range(0)
+AT_LEAST_ONE = Range(1)
+FRACTION = Range(0, 1, low_open=True, high_open=True)
+
+
+@dataclasses.dataclass(frozen=True)
 class Field:
-    """One config key: its accepted JSON types, default (REQUIRED if none) and, optionally, its allowed values."""
+    """One config key: its accepted JSON types, default (REQUIRED if none) and, optionally, its allowed values and,
+    for numbers, their valid range."""
     types: tuple
     default: object = REQUIRED
     choices: tuple = ()
     help: str = ""
+    valid: Range = None
 
 
 def _is_instance(value, accepted):
@@ -36,6 +65,14 @@ def _is_instance(value, accepted):
         if kind not in (bool, int, float) and isinstance(value, kind):
             return True
     return False
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a JSON number; give a finite number")
 
 
 def _describe(value):
@@ -64,6 +101,11 @@ def validate(raw, schema, source):
         if field.choices and value not in field.choices:
             raise UserError(f"{source}: key '{key}' is {json.dumps(value)}; choose one of "
                             f"{', '.join(json.dumps(c) for c in field.choices)}")
+        if _is_number(value):
+            if not math.isfinite(value):
+                raise UserError(f"{source}: key '{key}' is {value}; give a finite number")
+            if field.valid is not None and value not in field.valid:
+                raise UserError(f"{source}: key '{key}' is {value!r}; it must be {field.valid}")
         values[key] = float(value) if field.types == (float,) else value
     return types.SimpleNamespace(**values)
 
@@ -72,9 +114,19 @@ def load_config(path, schema):
     """Read and validate the JSON config at `path`."""
     if not os.path.isfile(path):
         raise UserError(f"{path}: config file not found; pass the path of a JSON config (see arg_configs/)")
-    with open(path, encoding="utf-8") as f:
-        try:
-            raw = json.load(f)
-        except json.JSONDecodeError as err:
-            raise UserError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
-    return validate(raw, schema, path)
+    return validate(read_json_config(path), schema, path)
+
+
+def read_json_config(path):
+    """The JSON object in the file at `path`; a file that is not UTF-8 JSON with finite numbers is a one-line error."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not UTF-8 text (byte {err.start}); save the config as UTF-8 JSON") from None
+    except ValueError as err:
+        raise UserError(f"{path}: {err}") from None
+    except OSError as err:
+        raise UserError(f"{path}: cannot be read ({err.strerror})") from None

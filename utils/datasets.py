@@ -19,7 +19,7 @@ import scipy.io
 
 from utils import io, splits
 from utils.cli import UserError
-from utils.config import Field
+from utils.config import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, Field
 
 PREPARE_SCHEMA = {
     "name": Field((str,), help="dataset name shown in summaries and result tables, e.g. CUB"),
@@ -32,10 +32,10 @@ PREPARE_SCHEMA = {
     "out_dir": Field((str,), help="prepared output folder"),
     "split": Field((str,), default="proposed", choices=("proposed", "validation1", "validation2", "validation3")),
     "class_id_range": Field((list, type(None)), default=None, help="[first, last] original class ids to keep"),
-    "seen_val_fraction": Field((float,), default=0.2),
-    "validation_seen_test_fraction": Field((float,), default=0.2),
-    "random_seed": Field((int,), default=0),
-    "max_images_per_class": Field((int, type(None)), default=None,
+    "seen_val_fraction": Field((float,), default=0.2, valid=FRACTION),
+    "validation_seen_test_fraction": Field((float,), default=0.2, valid=FRACTION),
+    "random_seed": Field((int,), default=0, valid=NON_NEGATIVE),
+    "max_images_per_class": Field((int, type(None)), default=None, valid=AT_LEAST_ONE,
                                   help="keep a seeded sample of at most this many images per class in trainval, "
                                        "seen test and unseen test (quick runs); null keeps all"),
     "check_images": Field((bool,), default=True),

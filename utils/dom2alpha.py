@@ -11,6 +11,7 @@ import os
 import numpy as np
 from scipy.stats import rankdata
 
+from utils import io
 from utils.cli import UserError
 from utils.tf_compat import slim, tf, tf1
 
@@ -155,8 +156,10 @@ def load_alphas(cfg, prepared, source):
     missing = [f for f in ALPHA_FILES if not os.path.isfile(os.path.join(cfg.alphadir, f))]
     if missing:
         raise UserError(f"{cfg.alphadir}: no {missing[0]}; point 'alphadir' at an alpha_extraction.py save_path")
-    alphas = np.load(os.path.join(cfg.alphadir, "gt_alphas.npy")).astype(np.float64)
-    class_ids = np.load(os.path.join(cfg.alphadir, "class_ids.npy"))
+    alphas_path = os.path.join(cfg.alphadir, "gt_alphas.npy")
+    alphas = io.require_finite(io.read_npy(alphas_path, "alpha_extraction.py").astype(np.float64), alphas_path,
+                               "redo alpha_extraction.py (a diverged network gives non-finite gradients)")
+    class_ids = io.read_npy(os.path.join(cfg.alphadir, "class_ids.npy"), "alpha_extraction.py")
     if alphas.shape[1] != cfg.n_alphas:
         raise UserError(f"{source}: 'n_alphas' is {cfg.n_alphas} but {cfg.alphadir} holds alphas of "
                         f"{alphas.shape[1]} channels")

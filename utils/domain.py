@@ -9,6 +9,7 @@ import os
 import numpy as np
 import scipy.io
 
+from utils import io
 from utils.cli import UserError
 
 # Reed et al.'s CUB caption features name 17 classes differently from CUB's classes.txt.
@@ -42,7 +43,7 @@ def class_attributes(path, class_ids, key):
     class of the dataset's classes.txt, in id order). Missing values (-1, AwA2) become 0."""
     _require(path, key)
     if path.endswith(".npy"):
-        matrix = np.load(path).astype(np.float64)
+        matrix = io.read_npy(path, f"the file ('{key}')").astype(np.float64)
         if matrix.ndim != 2 or matrix.shape[0] != len(class_ids):
             raise UserError(f"{path}: expected {len(class_ids)} rows (the prepared classes), found shape "
                             f"{list(matrix.shape)}; use the class_attributes file of 'prepared_dir'")
@@ -136,13 +137,18 @@ def named_class_vectors(cfg, class_ids, class_names, attribute_names):
     the Wikipedia matrix (which ship no vocabulary), "<modality> dim j"."""
     if cfg.modality == "attributes":
         key = "classattrdir_binary" if cfg.a2t else "classattrdir"
-        return class_attributes(getattr(cfg, key), class_ids, key), attribute_names
-    if cfg.modality == "captions" and cfg.caption_format == "text":
-        return _tfidf(cfg.attrdir, class_names, cfg.n_attr, "attrdir")
-    if cfg.modality == "wikipedia":
-        vectors = _wikipedia(cfg.attrdir, class_ids, "attrdir")
-    elif cfg.caption_format == "sent_mat":
-        vectors = _mat_column_by_name(cfg.attrdir, class_names, "attrdir")
+        vectors, names = class_attributes(getattr(cfg, key), class_ids, key), attribute_names
+    elif cfg.modality == "captions" and cfg.caption_format == "text":
+        key = "attrdir"
+        vectors, names = _tfidf(cfg.attrdir, class_names, cfg.n_attr, key)
     else:
-        vectors = _reed_w2v(cfg.attrdir, class_names, "attrdir")
-    return vectors, [f"{cfg.modality} dim {j}" for j in range(vectors.shape[1])]
+        key = "attrdir"
+        if cfg.modality == "wikipedia":
+            vectors = _wikipedia(cfg.attrdir, class_ids, key)
+        elif cfg.caption_format == "sent_mat":
+            vectors = _mat_column_by_name(cfg.attrdir, class_names, key)
+        else:
+            vectors = _reed_w2v(cfg.attrdir, class_names, key)
+        names = [f"{cfg.modality} dim {j}" for j in range(vectors.shape[1])]
+    io.require_finite(vectors, getattr(cfg, key), f"every class needs a complete domain vector (fix the file or '{key}')")
+    return vectors, names

@@ -9,7 +9,7 @@ import os
 
 from utils import config, io, nets_factory
 from utils.cli import UserError
-from utils.config import Field
+from utils.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Field, Range
 
 MODALITIES = ("attributes", "captions", "wikipedia")
 CAPTION_FORMATS = ("reed_w2v", "sent_mat", "text")
@@ -19,13 +19,13 @@ OPTIMIZERS = ("adam", "sgd", "sgd_momentum")
 COMMON = {
     "dataset": Field((str,), help="dataset name, e.g. CUB (used in messages and outputs)"),
     "prepared_dir": Field((str,), help="(new) the prepared folder: classes.json, class attributes, image lists"),
-    "random_seed": Field((int,)),
+    "random_seed": Field((int,), valid=NON_NEGATIVE),
     "modality": Field((str,), choices=MODALITIES),
-    "n_alphas": Field((int,), help="channels of the alpha layer"),
+    "n_alphas": Field((int,), valid=AT_LEAST_ONE, help="channels of the alpha layer"),
     "alphadir": Field((str,), help="alpha_extraction.py's save_path"),
     "dom2alpha_ckpt_dir": Field((str,), help="mod2alpha output folder: best checkpoint and class alphas"),
-    "learning_rate": Field((float,), help="of both trained stages, as in the original"),
-    "num_epochs": Field((int,), help="of both trained stages, as in the original"),
+    "learning_rate": Field((float,), valid=POSITIVE, help="of both trained stages, as in the original"),
+    "num_epochs": Field((int,), valid=AT_LEAST_ONE, help="of both trained stages, as in the original"),
 }
 
 MOD2ALPHA = {
@@ -39,19 +39,19 @@ MOD2ALPHA = {
     "caption_format": Field((str, type(None)), default=None, choices=CAPTION_FORMATS + (None,),
                             help="(new) captions: reed_w2v (attrdir 'text_c10,w2v_c10'), sent_mat (xlsa17 .mat), "
                                  "text (TF-IDF of text files)"),
-    "n_attr": Field((int,), help="length of the domain vectors"),
-    "n_train_class": Field((int,), help="seen classes that train the map; the other seen classes validate it"),
+    "n_attr": Field((int,), valid=AT_LEAST_ONE, help="length of the domain vectors"),
+    "n_train_class": Field((int,), valid=AT_LEAST_ONE, help="seen classes that train the map; the other seen classes validate it"),
     "dom2alpha_model": Field((str,), choices=("linear", "multilayer", "2layer")),
-    "n_hidden_1": Field((int, type(None)), default=None, help="multilayer: first hidden layer"),
-    "n_hidden_2": Field((int, type(None)), default=None, help="multilayer: second hidden layer"),
-    "n_hidden": Field((int, type(None)), default=None, help="2layer: hidden layer"),
+    "n_hidden_1": Field((int, type(None)), default=None, valid=AT_LEAST_ONE, help="multilayer: first hidden layer"),
+    "n_hidden_2": Field((int, type(None)), default=None, valid=AT_LEAST_ONE, help="multilayer: second hidden layer"),
+    "n_hidden": Field((int, type(None)), default=None, valid=AT_LEAST_ONE, help="2layer: hidden layer"),
     "alpha_loss_type": Field((str,), choices=("cd", "l1", "cdandl1")),
-    "cdl1_reg": Field((float,), default=1.0, help="cdandl1: weight of the cosine term"),
-    "dom2alpha_lambda_reg": Field((float,), default=0.0, help="weight of |l2(pred) - l2(alphas)| per batch"),
-    "dom2alpha_batch_size": Field((int,)),
+    "cdl1_reg": Field((float,), default=1.0, valid=NON_NEGATIVE, help="cdandl1: weight of the cosine term"),
+    "dom2alpha_lambda_reg": Field((float,), default=0.0, valid=NON_NEGATIVE, help="weight of |l2(pred) - l2(alphas)| per batch"),
+    "dom2alpha_batch_size": Field((int,), valid=AT_LEAST_ONE),
     "class_level_loss": Field((bool,), default=True,
                               help="(new) cd loss evaluated exactly with one term per class; false: per image"),
-    "ridge_lambda": Field((float, str), default="-3,4",
+    "ridge_lambda": Field((float, str), default="-3,4", valid=POSITIVE,
                           help="(new) closed-form ridge baseline: a number or a log10 range chosen on val classes"),
 }
 
@@ -61,21 +61,21 @@ ALPHA2W = {
     "layer_name": Field((str,), help="alpha layer, e.g. conv5/conv5_3 or vgg_16/conv5/conv5_3"),
     "last_layer": Field((str, type(None)), default=None,
                         help="penultimate end point the heads read (vgg_16/fc7, resnet_v1_101/block4); checked"),
-    "batch_size": Field((int,), help="examples per alpha2w step"),
-    "num_workers": Field((int,), help="parallel image decoding"),
+    "batch_size": Field((int,), valid=AT_LEAST_ONE, help="examples per alpha2w step"),
+    "num_workers": Field((int,), valid=AT_LEAST_ONE, help="parallel image decoding"),
     "unseen_w_init": Field((str,), choices=("seen_centered", "seen_mean"),
                            help="per input dim N(mean, std) of the seen weights, or their mean"),
     "sampling_mode": Field((str,), choices=SAMPLING_MODES, help="probe images: a list, seen train images, noise"),
     "sampling_images": Field((str, type(None)), default=None,
                              help="imagenet: a pickled list of image paths or a text list, one path per line"),
-    "n_probe_images": Field((int,), default=3000, help="(new) probe images drawn with the seed (the original: 3000)"),
-    "examples_per_class": Field((int, str), default=200,
+    "n_probe_images": Field((int,), default=3000, valid=AT_LEAST_ONE, help="(new) probe images drawn with the seed (the original: 3000)"),
+    "examples_per_class": Field((int, str), default=200, valid=AT_LEAST_ONE,
                                 help="(new) examples per unseen class, or \"test_counts\" (the original)"),
-    "reg_lambda": Field((float,), help="weight of the pull towards the mean seen weight"),
+    "reg_lambda": Field((float,), valid=NON_NEGATIVE, help="weight of the pull towards the mean seen weight"),
     "reg_loss": Field((str,), choices=("dimn_wise_l2",)),
     "optimizer": Field((str,), choices=OPTIMIZERS),
-    "zsl_loss_estop_window": Field((int,), default=40, help="iterations without improvement before stopping"),
-    "eps_perc": Field((float,), default=0.01, help="relative loss decrease that counts as an improvement"),
+    "zsl_loss_estop_window": Field((int,), default=40, valid=AT_LEAST_ONE, help="iterations without improvement before stopping"),
+    "eps_perc": Field((float,), default=0.01, valid=Range(0, 1, high_open=True), help="relative loss decrease that counts as an improvement"),
     "ckpt_dir": Field((str,), help="alpha2w output folder"),
     "cache_frozen_features": Field((bool,), default=True,
                                    help="(new) compute the frozen trunk once (fast); false: the original's path"),

@@ -2,10 +2,38 @@
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 
 import numpy as np
+
+from utils.cli import UserError
+
+
+def _temporary_prefix(folder, name):
+    """`.<name>.tmp-<pid>-`: the prefix of this process's temporary outputs for `name`. Leftovers of a process that
+    no longer runs (killed before its rename) are removed first, so they never pile up beside the outputs."""
+    pattern = re.compile(rf"\.{re.escape(name)}\.tmp-(\d+)-")
+    for entry in os.listdir(folder):
+        match = pattern.match(entry)
+        if match and not _running(int(match.group(1))):
+            leftover = os.path.join(folder, entry)
+            if os.path.isdir(leftover):
+                shutil.rmtree(leftover, ignore_errors=True)
+            elif os.path.exists(leftover):
+                os.remove(leftover)
+    return f".{name}.tmp-{os.getpid()}-"
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        pass
+    return True
 
 
 @contextlib.contextmanager
@@ -14,7 +42,7 @@ def atomic_path(path):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(folder, os.path.basename(path)), suffix=suffix, dir=folder)
     os.close(fd)
     try:
         yield tmp
@@ -43,6 +71,24 @@ def write_npy(path, array):
         np.save(tmp, np.asarray(array))
 
 
+def read_npy(path, writer):
+    """The array in the .npy file at `path`; an unreadable file is a one-line error naming `writer`, the stage or
+    key that makes it."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise UserError(f"{path}: not a readable .npy array ({type(err).__name__}); redo {writer}") from None
+
+
+def require_finite(array, path, fix):
+    """`array` if every value is finite; else a one-line error naming the first bad row of `path` and the fix."""
+    bad = ~np.isfinite(np.asarray(array, dtype=np.float64))
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise UserError(f"{path}: {int(bad.sum())} values are NaN or infinite (first in row {row}); {fix}")
+    return array
+
+
 def read_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
@@ -53,7 +99,8 @@ def atomic_dir(path):
     """Yield a temporary folder beside `path`; when the block succeeds it replaces `path` whole."""
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=os.path.dirname(path))
+    tmp = tempfile.mkdtemp(prefix=_temporary_prefix(os.path.dirname(path), os.path.basename(path)),
+                           dir=os.path.dirname(path))
     try:
         yield tmp
         if os.path.isdir(path):

@@ -10,7 +10,7 @@ from tf_slim.nets import resnet_v1, vgg
 
 from utils import efficientnet_lite, small_cnn
 from utils.cli import UserError
-from utils.config import Field
+from utils.config import AT_LEAST_ONE, Field
 from utils.tf_compat import slim, tf
 
 
@@ -63,7 +63,7 @@ MODEL_FIELDS = {
     "model_class": Field((str,), help="family of model_name: vgg, resnet_v1, small_cnn, efficientnet"),
     "model_name": Field((str,), choices=tuple(NETWORKS)),
     "scope": Field((str,), help="the net's arg scope, e.g. vgg_arg_scope"),
-    "image_size": Field((int,)),
+    "image_size": Field((int,), valid=AT_LEAST_ONE),
     "preprocess_fn": Field((str,)),
 }
 

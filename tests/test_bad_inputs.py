@@ -1,0 +1,115 @@
+"""Bad input, stage by stage: one line naming the file and the fix, exit status 2, nothing half-written. The configs
+are the shipped generated-data ones with one value broken (the checks run before any data is read)."""
+import json
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_in_process, synth_config
+from utils import datasets, dom2alpha, io, splits
+from utils.cli import UserError
+
+SHIPPED = {
+    "cnn_finetune": ("seen_pretraining/cnn_finetune.py",
+                     "seen_pretraining/arg_configs/seen_finetune/SYNTH_small_cnn_seen_proposed_finetune.json"),
+    "alpha_extraction": ("seen_pretraining/alpha_extraction.py", "seen_pretraining/arg_configs/alpha_extract/"
+                         "SYNTH_small_cnn_finetuned_cnn_trainval_alpha_extract_config.json"),
+    "mod2alpha": ("mod2alpha.py", "arg_configs/small_cnn_config_SYNTH.json"),
+    "alpha2w": ("alpha2w.py", "arg_configs/small_cnn_config_SYNTH.json"),
+}
+
+
+def broken_config(tmp_path, stage, text_edit=None, **values):
+    """The stage's shipped config with `values` changed (or its JSON text passed through `text_edit`)."""
+    raw = io.read_json(os.path.join(ROOT, SHIPPED[stage][1]))
+    raw.update(values)
+    text = json.dumps(raw, indent=1)
+    path = tmp_path / f"{stage}.json"
+    path.write_bytes(text_edit(text) if text_edit else text.encode())
+    return str(path)
+
+
+@pytest.mark.parametrize("stage, values, text_edit, words", [
+    ("mod2alpha", {}, lambda t: t.replace('"SYNTH"', '"SYNTH\xe9"').encode("latin-1"), "not UTF-8 text"),
+    ("alpha2w", {"learning_rate": 12345.5}, lambda t: t.replace("12345.5", "NaN").encode(), "NaN is not a JSON"),
+    ("alpha2w", {"reg_lambda": 12345.5}, lambda t: t.replace("12345.5", "1e999").encode(), "'reg_lambda' is inf"),
+    ("cnn_finetune", {"batch_size": 0}, None, "'batch_size' is 0; it must be >= 1"),
+    ("alpha_extraction", {"batch_size": 0}, None, "'batch_size' is 0; it must be >= 1"),
+    ("mod2alpha", {"num_epochs": 0}, None, "'num_epochs' is 0; it must be >= 1"),
+    ("alpha2w", {"n_probe_images": 0}, None, "'n_probe_images' is 0; it must be >= 1"),
+    ("mod2alpha", {"learning_rate": -0.001}, None, "'learning_rate' is -0.001; it must be > 0"),
+    ("alpha2w", {"learning_rate": -0.001}, None, "'learning_rate' is -0.001; it must be > 0"),
+    ("alpha2w", {"eps_perc": -0.01}, None, "'eps_perc' is -0.01; it must be in [0, 1)"),
+    ("cnn_finetune", {"dropout": 1.5}, None, "'dropout' is 1.5; it must be in (0, 1]"),
+    ("cnn_finetune", {"lr_fc": 0}, None, "'lr_fc' is 0; it must be > 0"),
+    ("alpha_extraction", {"n_gradcam": -1}, None, "'n_gradcam' is -1; it must be >= 0"),
+])
+def test_bad_config_values_are_one_line_naming_the_file_and_key(tmp_path, stage, values, text_edit, words):
+    path = broken_config(tmp_path, stage, text_edit, **values)
+    failed = run_in_process(SHIPPED[stage][0], path)
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: ") and words in lines[0], lines
+
+
+def test_a_stage_command_prints_no_tensorflow_start_up_lines(tmp_path):
+    """A whole interpreter start, TensorFlow import included: the only line on stderr is the stage's own error."""
+    path = broken_config(tmp_path, "alpha2w", batch_size=0)
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "alpha2w.py"), path], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr == f"error: {path}: key 'batch_size' is 0; it must be >= 1\n"
+
+
+@pytest.fixture(scope="module")
+def prepared_small(small_synth, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("prepared") / "synth")
+    datasets.prepare(synth_config(small_synth, out))
+    return splits.load_prepared(out)
+
+
+def test_class_attributes_with_nan_stop_mod2alpha_before_it_writes(prepared_small, tmp_path):
+    attributes = prepared_small.attributes.copy()
+    attributes[4, 2] = np.nan
+    np.save(tmp_path / "attributes.npy", attributes)
+    config = broken_config(tmp_path, "mod2alpha", prepared_dir=prepared_small.folder,
+                           classattrdir=str(tmp_path / "attributes.npy"), dom2alpha_ckpt_dir=str(tmp_path / "out"))
+    failed = run_in_process("mod2alpha.py", config)
+    assert failed.returncode == 2
+    assert failed.stderr.strip() == (f"error: {tmp_path / 'attributes.npy'}: 1 values are NaN or infinite (first in "
+                                     "row 4); every class needs a complete domain vector (fix the file or "
+                                     "'classattrdir')")
+    assert not (tmp_path / "out").exists()
+
+
+def test_non_finite_alphas_and_unreadable_arrays_are_one_line_errors(prepared_small, tmp_path):
+    alphas = np.ones((len(prepared_small.seen_ids), 4))
+    alphas[1, 3] = np.inf
+    np.save(tmp_path / "gt_alphas.npy", alphas)
+    np.save(tmp_path / "class_ids.npy", np.array(prepared_small.seen_ids))
+    cfg = types.SimpleNamespace(alphadir=str(tmp_path), n_alphas=4, prepared_dir=prepared_small.folder)
+    (tmp_path / "alphas.json").write_text("{}")
+    with pytest.raises(UserError, match=r"gt_alphas.npy: 1 values are NaN or infinite \(first in row 1\); redo "):
+        dom2alpha.load_alphas(cfg, prepared_small, "cfg.json")
+    (tmp_path / "gt_alphas.npy").write_bytes(b"\x93NUMPY truncated")
+    with pytest.raises(UserError, match=r"gt_alphas.npy: not a readable .npy array \(ValueError\); redo "
+                                        "alpha_extraction.py"):
+        dom2alpha.load_alphas(cfg, prepared_small, "cfg.json")
+
+
+def test_leftovers_of_a_killed_run_are_removed_and_a_live_runs_are_kept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    (tmp_path / f".out.tmp-{dead_pid}-abc").mkdir()
+    (tmp_path / f".out.tmp-{dead_pid}-abc" / "half.npy").write_bytes(b"")
+    (tmp_path / f".out.tmp-{dead_pid}-def.old").mkdir()
+    (tmp_path / f".results.json.tmp-{dead_pid}-xyz.json").write_text("{")
+    (tmp_path / f".out.tmp-{os.getppid()}-live").mkdir()  # a running process's: not ours to remove
+    with io.atomic_dir(str(tmp_path / "out")) as out:
+        io.write_json(os.path.join(out, "results.json"), {"ok": 1})
+    io.write_json(str(tmp_path / "results.json"), {"ok": 2})
+    assert sorted(os.listdir(tmp_path)) == sorted([f".out.tmp-{os.getppid()}-live", "out", "results.json"])
+    assert io.read_json(str(tmp_path / "out" / "results.json")) == {"ok": 1}
