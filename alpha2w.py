@@ -14,15 +14,16 @@ conv5_3 map, the importance folds exactly through fc6 (utils/importance.folded_i
 pre-activations are cached instead and no forward conv runs. false: the original's path, the whole network on every
 step and evaluation.
 """
+import dataclasses
 import os
 import time
 
 import numpy as np
 from tqdm import tqdm
 
-from utils import checkpoints, experiment, input_pipeline, io, metrics, nets_factory, plots, probes
-from utils import dom2alpha, domain, importance, splits, unseen_head
-from utils.cli import UserError, config_path_from_args, main_guard
+from utils import checkpoints, config, experiment, input_pipeline, io, metrics, nets_factory, plots, probes
+from utils import dom2alpha, domain, frozen_net, importance, splits, unseen_head
+from utils.cli import UserError, config_args, main_guard
 from utils.tf_compat import slim, tf, tf1
 from utils.training import LossPlateau
 
@@ -70,7 +71,7 @@ def calibration(cfg, prepared, source):
         raise UserError(f"{source}: 'calibration_gamma' applies to a final run; this validation run "
                         f"({prepared.info['split']}) selects gamma itself, so set it to null")
     if not isinstance(value, str):
-        return {"gamma": float(value), "source": source}
+        return {"gamma": float(value), "chosen_by": source}
     if not os.path.isfile(value):
         raise UserError(f"{value}: not found ('calibration_gamma'); run alpha2w.py on the validation config first, "
                         "or set a number or null")
@@ -82,55 +83,46 @@ def calibration(cfg, prepared, source):
     if (chosen["model_name"], chosen["unseen_norm_matching"]) != (cfg.model_name, cfg.unseen_norm_matching):
         raise UserError(f"{value}: a validation run of {chosen['model_name']} with unseen_norm_matching "
                         f"{chosen['unseen_norm_matching']}; its gamma only fits the same setting")
-    return {"gamma": float(selected), "source": os.path.abspath(value)}
+    return {"gamma": float(selected), "chosen_by": os.path.abspath(value)}
 
 
-def direct_baseline(cfg, prepared, seen_w, mod2alpha_meta):
+def direct_baseline(cfg, setup, score, mod2alpha_meta):
     """Unseen weights from the experiment's domain vectors by a ridge map onto the seen head's weights (z-scored over
     the seen classes; lambda on mod2alpha's validation classes): what NIWT's route through importances is compared
-    with, on the same frozen network and test images."""
+    with, scored on the same frozen network and test images."""
+    prepared = setup.prepared
     vectors = domain.class_vectors(cfg, prepared.class_ids, prepared.class_names)
     row = {c: i for i, c in enumerate(prepared.class_ids)}
     seen_rows = [row[c] for c in prepared.seen_ids]
     z = dom2alpha.standardised(vectors, seen_rows)
     seen_index = {c: i for i, c in enumerate(prepared.seen_ids)}
-    return unseen_head.direct_regression(z[seen_rows], z[[row[c] for c in prepared.unseen_ids]], seen_w,
-                                         [seen_index[c] for c in mod2alpha_meta["train_class_ids"]],
-                                         [seen_index[c] for c in mod2alpha_meta["val_class_ids"]])
+    weights, fit = unseen_head.direct_regression(z[seen_rows], z[[row[c] for c in prepared.unseen_ids]], setup.seen_w,
+                                                 [seen_index[c] for c in mod2alpha_meta["train_class_ids"]],
+                                                 [seen_index[c] for c in mod2alpha_meta["val_class_ids"]])
+    metrics_row, _ = score(score.test_set.outputs, weights, np.zeros(len(prepared.unseen_ids)), gamma=False)
+    return {"lambda": fit["lambda"], "val_weight_cosine": fit["val_cosine"],
+            **{k: metrics_row[k] for k in ("T1", "U", "S", "H", "AUSUC")}}
 
 
 class Alpha2W:
-    """One graph: an image iterator (paths or noise pixels) -> frozen net -> seen logits, alpha-layer activations,
-    penultimate features -> unseen head, its importances for fed classes, losses and training ops for the original's
-    path ("full", from images) and the cached one (the probes' frozen values fed at `cache_points`)."""
+    """One graph: the frozen net (over probe paths or noise pixels) -> a new unseen head on its penultimate features,
+    its importances for fed classes, losses and training ops for the original's path ("full", from images) and the
+    cached one (the probes' frozen values fed at `cache_points`)."""
 
     def __init__(self, cfg, spec, layer, n_seen, init_weights, mean_seen_weight, source, restore=True):
         """restore=False leaves the network at random weights (speed benchmarks): nothing is read from ckpt_path."""
         self.graph = tf.Graph()
         with self.graph.as_default():
             tf1.set_random_seed(cfg.random_seed)
-            self.paths = tf1.placeholder(tf.string, [None], name="image_paths")
-            self.pixels = tf1.placeholder(tf.uint8, [None, cfg.image_size, cfg.image_size, 3], name="image_pixels")
-            options = dict(preprocessing_name=cfg.preprocess_fn, image_size=cfg.image_size,
-                           batch_size=cfg.batch_size, num_parallel_calls=cfg.num_workers)
-            from_paths = input_pipeline.eval_images(paths=self.paths, **options)
-            from_pixels = input_pipeline.eval_images(pixels=self.pixels, **options)
-            iterator = tf1.data.Iterator.from_structure(tf1.data.get_output_types(from_paths),
-                                                        tf1.data.get_output_shapes(from_paths))
-            self.init_paths, self.init_pixels = iterator.make_initializer(from_paths), \
-                iterator.make_initializer(from_pixels)
-            net = nets_factory.get_network_fn(cfg.model_name, n_seen, is_training=False)
-            self.seen_logits, end_points = net(iterator.get_next())
-            if layer not in end_points:
-                raise UserError(f"{source}: 'layer_name' {layer!r} is not an end point of {cfg.model_name}; the "
-                                f"default is {spec.alpha_layer!r}")
-            self.activations = end_points[layer]
-            self.features = nets_factory.penultimate_features(spec, end_points)
+            self.net = frozen_net.FrozenNet(cfg, n_seen, layer, source, restore=restore)
+            self.seen_logits, self.activations, self.features = \
+                self.net.logits, self.net.activations, self.net.features
             self.weights, self.biases, unseen_logits = unseen_head.build(self.features, init_weights)
             self.classes = tf1.placeholder(tf.int32, [None], name="unseen_classes")
             self.targets = tf1.placeholder(tf.float32, [None, self.activations.shape[-1]], name="predicted_alphas")
             self.importances = {"full": importance.class_importance(unseen_logits, self.activations, self.classes)}
             self.cache_points, self.fold_op = {"alpha_layer": self.activations}, None
+            end_points = self.net.end_points
             folded = end_points.get(spec.folded_layer) if layer == spec.alpha_layer else None
             if folded is not None and folded.shape[1:3] == [1, 1]:  # cache above the alpha layer, see folded_layer
                 # the layer's pre-activation, and the penultimate one: fixed per probe, so no forward pass runs
@@ -151,8 +143,6 @@ class Alpha2W:
                 self.losses[path] = unseen_head.losses(alphas, self.targets, self.weights, mean_seen_weight,
                                                        cfg.reg_lambda)
                 self.train_ops[path] = optimizer.minimize(self.losses[path]["loss"], var_list=[self.weights])
-            self.restore = checkpoints.restore_fn(cfg.ckpt_path, exclude_scopes=[unseen_head.SCOPE]) if restore \
-                else None
             self.saver = tf1.train.Saver([self.weights, self.biases], max_to_keep=1)
             restored = set(slim.get_model_variables()) if restore else set()
             self.init = tf1.variables_initializer([v for v in tf1.global_variables() if v not in restored])
@@ -161,32 +151,10 @@ class Alpha2W:
     def start(self, sess):
         """Initialise the unseen head and optimizer, restore the frozen network."""
         sess.run(self.init)
-        if self.restore is not None:
-            self.restore(sess)
+        if self.net.restore is not None:
+            self.net.restore(sess)
         if self.fold_op is not None:
             sess.run(self.fold_op)
-
-    def feed_images(self, sess, source):
-        """Point the image iterator at `source`: a list of paths, or uint8 pixels [N, S, S, 3]."""
-        if isinstance(source, np.ndarray):
-            sess.run(self.init_pixels, {self.pixels: source})
-        else:
-            sess.run(self.init_paths, {self.paths: list(source)})
-
-    def run_images(self, sess, source, fetches, desc):
-        """Fetch `fetches` (tensors over images) for every image of `source`, batch by batch, concatenated."""
-        self.feed_images(sess, source)
-        out = {key: [] for key in fetches}
-        with tqdm(total=len(source), desc=desc, leave=False, disable=None) as bar:
-            while True:
-                try:
-                    batch = sess.run(fetches)
-                except tf.errors.OutOfRangeError:
-                    break
-                for key, value in batch.items():
-                    out[key].append(value)
-                bar.update(len(next(iter(batch.values()))))
-        return {key: np.concatenate(parts) for key, parts in out.items()}
 
     def step(self, sess, classes, targets, cached=None):
         """One training step on a batch; given `cached` (name -> the probes' values at `cache_points`): the cached
@@ -210,7 +178,7 @@ class TestSet:
     def frozen_outputs(self, model, sess, recompute):
         if self.outputs is None or recompute:
             fetches = {"features": model.features, "seen_logits": model.seen_logits}
-            self.outputs = [model.run_images(sess, part.paths, fetches, f"features {name}")
+            self.outputs = [model.net.run(sess, part.paths, fetches, f"features {name}")
                             for name, part in (("seen test", self.seen), ("unseen test", self.unseen))]
         return self.outputs
 
@@ -241,8 +209,8 @@ def train(cfg, model, sess, examples, class_alphas, probe_source, cached, evalua
     for epoch in range(1, cfg.num_epochs + 1):
         epoch_start, order, losses = time.time(), rng.permutation(len(classes)), []
         if not cached:
-            model.feed_images(sess, probe_source[probe_index[order]] if isinstance(probe_source, np.ndarray)
-                              else [probe_source[i] for i in probe_index[order]])
+            model.net.feed(sess, probe_source[probe_index[order]] if isinstance(probe_source, np.ndarray)
+                           else [probe_source[i] for i in probe_index[order]])
         for start in tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch}", leave=False, disable=None):
             batch = order[start:start + cfg.batch_size]
             feed_cached = {k: v[probe_index[batch]] for k, v in probe_source.items()} if cached else None
@@ -281,122 +249,178 @@ def table_row(cfg, kept, calibrated):
     return "| " + " | ".join(cells) + " |"
 
 
-@main_guard
-def main(argv=None):
-    config_path = config_path_from_args(__doc__.splitlines()[0], argv,
-                                        "experiment config (arg_configs/<net>_config_<DATASET>.json)")
-    start_time = time.time()
-    cfg = experiment.load(config_path, "alpha2w")
-    spec = nets_factory.spec_from_config(cfg, config_path)
-    layer = experiment.alpha_layer(cfg, spec, config_path)
-    prepared = splits.load_prepared(cfg.prepared_dir)
-    n_seen, n_unseen = len(prepared.seen_ids), len(prepared.unseen_ids)
-    gamma = calibration(cfg, prepared, config_path)
-    rng = np.random.default_rng(cfg.random_seed)
-    probe_set = probes.sample(cfg, prepared, rng, config_path)
-    examples = make_examples(cfg, prepared, len(probe_set), rng, config_path)
-    prefix = checkpoints.checkpoint_prefix(cfg.ckpt_path)
-    seen_w, seen_b = unseen_head.seen_head(prefix, spec.logits_scope, n_seen)
-    init_w = unseen_head.initial_weights(seen_w, n_unseen, cfg.unseen_w_init, rng)
-    model = Alpha2W(cfg, spec, layer, n_seen, init_w, seen_w.mean(1), config_path)
-    channels = int(model.activations.shape[-1])
-    class_alphas, mod2alpha_meta = predicted_alphas(cfg, prepared, channels, config_path)
-    if cfg.n_alphas != channels:
-        raise UserError(f"{config_path}: 'n_alphas' is {cfg.n_alphas} but {layer} has {channels} channels")
-    cached = cfg.cache_frozen_features
-    test_set = TestSet(prepared, n_seen)
-    print(f"alpha2w {cfg.dataset} {cfg.model_name} {cfg.modality}: {n_unseen} unseen classes, {len(examples[0])} "
-          f"examples on {probe_set.description}; {'cached' if cached else 'full-network (original)'} path, "
-          f"{cfg.optimizer} lr {cfg.learning_rate:g}, reg_lambda {cfg.reg_lambda:g}, batch {cfg.batch_size}"
-          + (f"; calibrated stacking gamma {gamma['gamma']:.4g}" if gamma else ""))
+@dataclasses.dataclass
+class Setup:
+    """What one alpha2w run starts from, loaded and checked: the layer, classes, calibration, probes and training
+    examples, and the finetuned seen head (its weights initialise and regularise the unseen head)."""
+    spec: nets_factory.NetSpec
+    layer: str
+    prepared: splits.PreparedSplits
+    gamma: dict            # {"gamma", "chosen_by"} of calibrated stacking, or None
+    probe_set: probes.Probes
+    examples: tuple        # (unseen class, probe index) per training example
+    seen_w: np.ndarray     # [D, n_seen]
+    seen_b: np.ndarray
+    init_w: np.ndarray     # [D, n_unseen]
 
-    def scored(weights, biases):
-        """The unseen head as it is scored: as trained, or norm-matched to the seen head."""
-        if cfg.unseen_norm_matching:
-            return unseen_head.norm_matched(weights, biases, seen_w, seen_b)
+    @property
+    def n_seen(self):
+        return len(self.prepared.seen_ids)
+
+
+def load_setup(cfg, source):
+    spec = nets_factory.get_spec(cfg.model_name)
+    layer = experiment.alpha_layer(cfg, spec, source)
+    prepared = splits.load_prepared(cfg.prepared_dir)
+    gamma = calibration(cfg, prepared, source)
+    rng = np.random.default_rng(cfg.random_seed)
+    probe_set = probes.sample(cfg, prepared, rng, source)
+    examples = make_examples(cfg, prepared, len(probe_set), rng, source)
+    seen_w, seen_b = unseen_head.seen_head(checkpoints.checkpoint_prefix(cfg.ckpt_path), spec.logits_scope,
+                                           len(prepared.seen_ids))
+    init_w = unseen_head.initial_weights(seen_w, len(prepared.unseen_ids), cfg.unseen_w_init, rng)
+    return Setup(spec, layer, prepared, gamma, probe_set, examples, seen_w, seen_b, init_w)
+
+
+class Scorer:
+    """Scores an unseen head on the test images' frozen outputs (every metric of TestSet.evaluate), with the head as
+    it is scored: as trained, or norm-matched to the seen head."""
+
+    def __init__(self, cfg, setup, test_set):
+        self.norm_matching, self.setup, self.test_set = cfg.unseen_norm_matching, setup, test_set
+        self.gamma = setup.gamma and setup.gamma["gamma"]
+
+    def scored(self, weights, biases):
+        if self.norm_matching:
+            return unseen_head.norm_matched(weights, biases, self.setup.seen_w, self.setup.seen_b)
         return weights, biases
 
-    image_paths = (probe_set.paths or []) + test_set.seen.paths + test_set.unseen.paths
-    with io.atomic_dir(cfg.ckpt_dir) as out, tf1.Session(graph=model.graph) as sess, \
-            input_pipeline.naming_bad_images(image_paths):
-        model.start(sess)
-        precompute_start = time.time()
-        probe_source = probe_set.pixels if probe_set.paths is None else probe_set.paths
-        if cached:
-            probe_source = model.run_images(sess, probe_source, model.cache_points, "probe activations")
-        test_set.frozen_outputs(model, sess, recompute=False)
-        precompute_seconds = time.time() - precompute_start
-        seen_head_accuracy = metrics.per_class_accuracy(
-            test_set.seen.labels, np.argmax(test_set.outputs[0]["seen_logits"], 1))
-        curves = {}
+    def __call__(self, outputs, weights, biases, gamma=True):
+        return self.test_set.evaluate(*self.test_set.scores(outputs, *self.scored(weights, biases)),
+                                      self.gamma if gamma else None)
 
-        def evaluate(sess):
-            row, curves["last"] = test_set.evaluate(*test_set.scores(
-                test_set.frozen_outputs(model, sess, recompute=not cached),
-                *scored(*sess.run([model.weights, model.biases]))),
-                gamma and gamma["gamma"])
-            return row
 
-        writer = tf1.summary.FileWriter(os.path.join(out, "tensorboard"))
+def fit_unseen_head(cfg, setup, model, sess, class_alphas, out, start_time):
+    """Precompute the frozen outputs, evaluate the initial head, train; the kept epoch's head is saved in `out`."""
+    cached, test_set = cfg.cache_frozen_features, TestSet(setup.prepared, setup.n_seen)
+    score, curves = Scorer(cfg, setup, test_set), {}
+    model.start(sess)
+    precompute_start = time.time()
+    probe_source = setup.probe_set.pixels if setup.probe_set.paths is None else setup.probe_set.paths
+    if cached:
+        probe_source = model.net.run(sess, probe_source, model.cache_points, "probe activations")
+    test_set.frozen_outputs(model, sess, recompute=False)
+    precompute_seconds = time.time() - precompute_start
+    seen_head_accuracy = metrics.per_class_accuracy(test_set.seen.labels,
+                                                    np.argmax(test_set.outputs[0]["seen_logits"], 1))
 
-        def save(sess, row):
-            model.saver.save(sess, os.path.join(out, "unseen_head.ckpt"), write_meta_graph=False)
-            curves["kept"] = curves["last"]
-            raw = sess.run([model.weights, model.biases])
-            return {"row": row, "raw": raw, "scored": scored(*raw)}
+    def evaluate(sess):
+        row, curves["last"] = score(test_set.frozen_outputs(model, sess, recompute=not cached),
+                                    *sess.run([model.weights, model.biases]))
+        return row
 
-        initial = evaluate(sess)
-        print(f"initial unseen head ({cfg.unseen_w_init}): T1 {initial['T1']:.3f} | U {initial['U']:.3f} S "
-              f"{initial['S']:.3f} H {initial['H']:.3f} | seen head alone on seen test {seen_head_accuracy:.3f} | "
-              f"frozen features in {precompute_seconds:.1f}s")
-        history, kept, run = train(cfg, model, sess, examples, class_alphas, probe_source, cached, evaluate, save,
-                                   writer, start_time)
-        writer.close()
-        tf1.train.update_checkpoint_state(out, "unseen_head.ckpt")
-        kept_row = kept["row"]
-        direct_w, direct_fit = direct_baseline(cfg, prepared, seen_w, mod2alpha_meta)
-        direct_row, _ = test_set.evaluate(*test_set.scores(test_set.outputs, *scored(direct_w, np.zeros(n_unseen))),
-                                          None)
-        direct = {"lambda": direct_fit["lambda"], "val_weight_cosine": direct_fit["val_cosine"],
-                  **{k: direct_row[k] for k in ("T1", "U", "S", "H", "AUSUC")}}
-        results = {"dataset": cfg.dataset, "model_name": cfg.model_name, "modality": cfg.modality,
-                   "layer_name": layer, "split": prepared.info["split"], "n_seen": n_seen, "n_unseen": n_unseen,
-                   "unseen_norm_matching": cfg.unseen_norm_matching, "path": "cached" if cached else "full",
-                   "probes": probe_set.description, "n_examples": len(examples[0]),
-                   "seen_head_accuracy": seen_head_accuracy, "initial": initial, "kept_epoch": kept_row["epoch"],
-                   "kept": kept_row, "gamma0": {k: kept_row[k] for k in ("T1", "U", "S", "H")},
-                   "AUSUC": kept_row["AUSUC"], "direct_regression_baseline": direct, "history": history, **run,
-                   "seconds_precompute": round(precompute_seconds, 1),
-                   "seconds_per_step": round(sum(r["seconds_train"] for r in history) / max(run["iterations"], 1), 5)}
-        marks = {"gamma 0": (kept_row["U"], kept_row["S"])}
-        if gamma:
-            results["calibration"] = {**gamma, **{k: kept_row[f"{k}_cal"] for k in ("S", "U", "H")}}
-            marks[f"gamma {gamma['gamma']:.3g}"] = (kept_row["U_cal"], kept_row["S_cal"])
-        if prepared.info["split"] != "proposed":
-            selected, at = metrics.best_gamma(curves["kept"])
-            results["calibration"] = {"selected_gamma": selected, "selected_on": f"this validation run "
-                                      f"({prepared.info['split']}: val classes as unseen)", **at}
-            marks[f"selected gamma {selected:.3g}"] = (at["U"], at["S"])
-        results["table_row"] = table_row(cfg, kept_row, gamma is not None)
-        results.update(config_path=os.path.abspath(config_path), config=io.read_json(config_path))
-        np.savez(os.path.join(out, "unseen_head.npz"), weights=kept["raw"][0], biases=kept["raw"][1],
-                 scored_weights=kept["scored"][0], scored_biases=kept["scored"][1], seen_weights=seen_w,
-                 seen_biases=seen_b, unseen_ids=np.array(prepared.unseen_ids), seen_ids=np.array(prepared.seen_ids))
-        io.write_json(os.path.join(out, "results.json"), results)
-        title = f"alpha2w {cfg.dataset} {cfg.model_name} {cfg.modality}"
-        plots.plot_curves(os.path.join(out, "accuracy.png"), history, ["T1", "U", "S", "H"], "per-class top-1",
-                          title)
-        plots.plot_curves(os.path.join(out, "loss.png"), history, ["loss", "alpha_loss"], "mean training loss", title)
-        plots.plot_seen_unseen_curve(os.path.join(out, "seen_unseen_curve.png"), curves["kept"], kept_row["AUSUC"],
-                                     marks, f"{title}, epoch {kept_row['epoch']}")
-    print(f"wrote {cfg.ckpt_dir}: kept epoch {kept_row['epoch']} of {len(history)}"
-          f"{' (early stop)' if run['stopped_early'] else ''}, {results['seconds_per_step'] * 1000:.1f} ms per step")
+    def save(sess, row):
+        model.saver.save(sess, os.path.join(out, "unseen_head.ckpt"), write_meta_graph=False)
+        curves["kept"] = curves["last"]
+        raw = sess.run([model.weights, model.biases])
+        return {"row": row, "raw": raw, "scored": score.scored(*raw)}
+
+    initial = evaluate(sess)
+    print(f"initial unseen head ({cfg.unseen_w_init}): T1 {initial['T1']:.3f} | U {initial['U']:.3f} S "
+          f"{initial['S']:.3f} H {initial['H']:.3f} | seen head alone on seen test {seen_head_accuracy:.3f} | "
+          f"frozen features in {precompute_seconds:.1f}s")
+    writer = tf1.summary.FileWriter(os.path.join(out, "tensorboard"))
+    history, kept, progress = train(cfg, model, sess, setup.examples, class_alphas, probe_source, cached, evaluate, save,
+                               writer, start_time)
+    writer.close()
+    tf1.train.update_checkpoint_state(out, "unseen_head.ckpt")
+    return {"history": history, "kept": kept, "progress": progress, "initial": initial, "curve": curves["kept"],
+            "seen_head_accuracy": seen_head_accuracy, "seconds_precompute": round(precompute_seconds, 1),
+            "score": score}
+
+
+def results_record(cfg, setup, fit, direct, config_path):
+    """results.json: the kept epoch's metrics, calibration (used, or selected on this validation run), baseline."""
+    kept, progress, history = fit["kept"]["row"], fit["progress"], fit["history"]
+    results = {"dataset": cfg.dataset, "model_name": cfg.model_name, "modality": cfg.modality,
+               "layer_name": setup.layer, "split": setup.prepared.info["split"], "n_seen": setup.n_seen,
+               "n_unseen": len(setup.prepared.unseen_ids), "unseen_norm_matching": cfg.unseen_norm_matching,
+               "path": "cached" if cfg.cache_frozen_features else "full", "probes": setup.probe_set.description,
+               "n_examples": len(setup.examples[0]), "seen_head_accuracy": fit["seen_head_accuracy"],
+               "initial": fit["initial"], "kept_epoch": kept["epoch"], "kept": kept,
+               "gamma0": {k: kept[k] for k in ("T1", "U", "S", "H")}, "AUSUC": kept["AUSUC"],
+               "direct_regression_baseline": direct, "history": history, **progress,
+               "seconds_precompute": fit["seconds_precompute"],
+               "seconds_per_step": round(sum(r["seconds_train"] for r in history) / max(progress["iterations"], 1), 5)}
+    marks = {"gamma 0": (kept["U"], kept["S"])}
+    if setup.gamma:
+        results["calibration"] = {**setup.gamma, **{k: kept[f"{k}_cal"] for k in ("S", "U", "H")}}
+        marks[f"gamma {setup.gamma['gamma']:.3g}"] = (kept["U_cal"], kept["S_cal"])
+    if setup.prepared.info["split"] != "proposed":
+        selected, at = metrics.best_gamma(fit["curve"])
+        results["calibration"] = {"selected_gamma": selected, "selected_on": f"this validation run "
+                                  f"({setup.prepared.info['split']}: val classes as unseen)", **at}
+        marks[f"selected gamma {selected:.3g}"] = (at["U"], at["S"])
+    results["table_row"] = table_row(cfg, kept, setup.gamma is not None)
+    results.update(config_path=os.path.abspath(config_path), config=config.resolved_dict(cfg))
+    return results, marks
+
+
+def write_outputs(out, cfg, setup, fit, results, marks):
+    kept = fit["kept"]
+    np.savez(os.path.join(out, "unseen_head.npz"), weights=kept["raw"][0], biases=kept["raw"][1],
+             scored_weights=kept["scored"][0], scored_biases=kept["scored"][1], seen_weights=setup.seen_w,
+             seen_biases=setup.seen_b, unseen_ids=np.array(setup.prepared.unseen_ids),
+             seen_ids=np.array(setup.prepared.seen_ids))
+    io.write_json(os.path.join(out, "results.json"), results)
+    title = f"alpha2w {cfg.dataset} {cfg.model_name} {cfg.modality}"
+    plots.plot_curves(os.path.join(out, "accuracy.png"), fit["history"], ["T1", "U", "S", "H"], "per-class top-1",
+                      title)
+    plots.plot_curves(os.path.join(out, "loss.png"), fit["history"], ["loss", "alpha_loss"], "mean training loss",
+                      title)
+    plots.plot_seen_unseen_curve(os.path.join(out, "seen_unseen_curve.png"), fit["curve"], kept["row"]["AUSUC"],
+                                 marks, f"{title}, epoch {kept['row']['epoch']}")
+
+
+def print_summary(cfg, results):
+    direct = results["direct_regression_baseline"]
+    print(f"wrote {cfg.ckpt_dir}: kept epoch {results['kept_epoch']} of {len(results['history'])}"
+          f"{' (early stop)' if results['stopped_early'] else ''}, {results['seconds_per_step'] * 1000:.1f} ms per "
+          "step")
     print(f"baseline, domain -> weights by ridge (lambda {direct['lambda']:g}, held-out seen classes' weight cosine "
           f"{direct['val_weight_cosine']:.3f}), same features: T1 {direct['T1']:.3f} | U {direct['U']:.3f} S "
           f"{direct['S']:.3f} H {direct['H']:.3f} | AUSUC {direct['AUSUC']:.3f}")
     print("| dataset | net | modality | T1 | U | S | H | H (calibrated) | AUSUC |")
     print("|---|---|---|---|---|---|---|---|---|")
     print(results["table_row"])
+
+
+@main_guard
+def main(argv=None):
+    args = config_args(__doc__.splitlines()[0], argv, "experiment config (arg_configs/<net>_config_<DATASET>.json)")
+    start_time = time.time()
+    cfg = experiment.load(args.config, "alpha2w")
+    if args.print_config:
+        return config.print_resolved(cfg)
+    setup = load_setup(cfg, args.config)
+    model = Alpha2W(cfg, setup.spec, setup.layer, setup.n_seen, setup.init_w, setup.seen_w.mean(1), args.config)
+    channels = int(model.activations.shape[-1])
+    class_alphas, mod2alpha_meta = predicted_alphas(cfg, setup.prepared, channels, args.config)
+    config.settle(cfg, "n_alphas", channels, args.config, f"the channels of {setup.layer}")
+    print(f"alpha2w {cfg.dataset} {cfg.model_name} {cfg.modality}: {len(setup.prepared.unseen_ids)} unseen classes, "
+          f"{len(setup.examples[0])} examples on {setup.probe_set.description}; "
+          f"{'cached' if cfg.cache_frozen_features else 'full-network (original)'} path, {cfg.optimizer} lr "
+          f"{cfg.learning_rate:g}, reg_lambda {cfg.reg_lambda:g}, batch {cfg.batch_size}"
+          + (f"; calibrated stacking gamma {setup.gamma['gamma']:.4g}" if setup.gamma else ""))
+    image_paths = (setup.probe_set.paths or []) + setup.prepared.lists["seen_test"].paths + \
+        setup.prepared.lists["unseen_test"].paths
+    with io.atomic_dir(cfg.ckpt_dir) as out, tf1.Session(graph=model.graph) as sess, \
+            input_pipeline.naming_bad_images(image_paths):
+        fit = fit_unseen_head(cfg, setup, model, sess, class_alphas, out, start_time)
+        direct = direct_baseline(cfg, setup, fit["score"], mod2alpha_meta)
+        results, marks = results_record(cfg, setup, fit, direct, args.config)
+        write_outputs(out, cfg, setup, fit, results, marks)
+    print_summary(cfg, results)
 
 
 if __name__ == "__main__":

@@ -10,18 +10,20 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from utils import dom2alpha, domain, experiment, io, plots, splits
-from utils.cli import UserError, config_path_from_args, main_guard
+from utils import config, dom2alpha, domain, experiment, io, plots, splits
+from utils.cli import UserError, config_args, main_guard
 from utils.tf_compat import tf, tf1
 from utils.training import log10_grid
 
+
 def split_classes(cfg, prepared, source):
     """Seeded choice of the seen classes that train the map; the rest validate it."""
-    if not 0 < cfg.n_train_class < len(prepared.seen_ids):
-        raise UserError(f"{source}: 'n_train_class' is {cfg.n_train_class}; it must leave validation classes among "
+    n_train = experiment.n_train_class(cfg, len(prepared.seen_ids), source)
+    if not 0 < n_train < len(prepared.seen_ids):
+        raise UserError(f"{source}: 'n_train_class' is {n_train}; it must leave validation classes among "
                         f"the {len(prepared.seen_ids)} seen classes (1..{len(prepared.seen_ids) - 1})")
     order = np.random.default_rng(cfg.random_seed).permutation(prepared.seen_ids)
-    return sorted(order[:cfg.n_train_class].tolist()), sorted(order[cfg.n_train_class:].tolist())
+    return sorted(order[:n_train].tolist()), sorted(order[n_train:].tolist())
 
 
 class Trainer:
@@ -81,17 +83,41 @@ def report(epoch, train_loss, val, improved, seconds):
           f"spearman {val['spearman']:.4f} | {seconds:.2f}s{'  *best val loss' if improved else ''}", flush=True)
 
 
+def train(cfg, trainer, sess, val, out):
+    """The epochs; the checkpoint (in `out`) and predictions of the epoch with the lowest val-class loss are kept.
+    Returns the initial val metrics, the history and the best epoch's row (with its predictions)."""
+    sess.run(trainer.init)
+    initial = dom2alpha.agreement(sess.run(trainer.all_predictions), val, cfg.alpha_loss_type, cfg.cdl1_reg)
+    print(f"initial val loss {initial['loss']:.4f}; a val class's own mean alpha direction would reach cosine "
+          f"{val.oracle_cosine:.4f}")
+    history, best = [], None
+    for epoch in tqdm(range(1, cfg.num_epochs + 1), desc="mod2alpha", leave=False, disable=None):
+        epoch_start = time.time()
+        train_loss = trainer.epoch(sess)
+        predictions = sess.run(trainer.all_predictions)
+        val_metrics = dom2alpha.agreement(predictions, val, cfg.alpha_loss_type, cfg.cdl1_reg)
+        improved = best is None or val_metrics["loss"] < best["val_loss"]
+        row = {"epoch": epoch, "train_loss": train_loss, **{f"val_{k}": v for k, v in val_metrics.items()}}
+        history.append(row)
+        if improved:
+            best = {**row, "predictions": predictions}
+            trainer.saver.save(sess, os.path.join(out, "model.ckpt"), write_meta_graph=False)
+        if epoch == 1 or epoch % 10 == 0 or epoch == cfg.num_epochs:
+            report(epoch, train_loss, val_metrics, improved, time.time() - epoch_start)
+    return initial, history, best
+
+
 @main_guard
 def main(argv=None):
-    config_path = config_path_from_args(__doc__.splitlines()[0], argv,
-                                        "experiment config (arg_configs/<net>_config_<DATASET>.json)")
+    args = config_args(__doc__.splitlines()[0], argv, "experiment config (arg_configs/<net>_config_<DATASET>.json)")
+    config_path = args.config
     start = time.time()
     cfg = experiment.load(config_path, "mod2alpha")
+    if args.print_config:
+        return config.print_resolved(cfg)
     prepared = splits.load_prepared(cfg.prepared_dir)
     vectors = domain.class_vectors(cfg, prepared.class_ids, prepared.class_names)
-    if vectors.shape[1] != cfg.n_attr:
-        raise UserError(f"{config_path}: 'n_attr' is {cfg.n_attr} but the {cfg.modality} vectors have "
-                        f"{vectors.shape[1]} dimensions")
+    config.settle(cfg, "n_attr", vectors.shape[1], config_path, f"the {cfg.modality} vectors")
     alphas, rows = dom2alpha.load_alphas(cfg, prepared, config_path)
     train_ids, val_ids = split_classes(cfg, prepared, config_path)
     row_of = {c: i for i, c in enumerate(prepared.class_ids)}
@@ -107,25 +133,8 @@ def main(argv=None):
     print(f"{'class-level' if trainer.class_level else 'per-image'} objective, {trainer.steps_per_epoch} steps per "
           f"epoch; ridge baseline (lambda {ridge['lambda']:g}): val cosine {ridge['cosine']:.4f} spearman "
           f"{ridge['spearman']:.4f}")
-    history, best = [], None
     with io.atomic_dir(cfg.dom2alpha_ckpt_dir) as out, tf1.Session(graph=trainer.graph) as sess:
-        sess.run(trainer.init)
-        initial = dom2alpha.agreement(sess.run(trainer.all_predictions), val, cfg.alpha_loss_type, cfg.cdl1_reg)
-        print(f"initial val loss {initial['loss']:.4f}; a val class's own mean alpha direction would reach cosine "
-              f"{val.oracle_cosine:.4f}")
-        for epoch in tqdm(range(1, cfg.num_epochs + 1), desc="mod2alpha", leave=False, disable=None):
-            epoch_start = time.time()
-            train_loss = trainer.epoch(sess)
-            predictions = sess.run(trainer.all_predictions)
-            val_metrics = dom2alpha.agreement(predictions, val, cfg.alpha_loss_type, cfg.cdl1_reg)
-            improved = best is None or val_metrics["loss"] < best["val_loss"]
-            row = {"epoch": epoch, "train_loss": train_loss, **{f"val_{k}": v for k, v in val_metrics.items()}}
-            history.append(row)
-            if improved:
-                best = {**row, "predictions": predictions}
-                trainer.saver.save(sess, os.path.join(out, "model.ckpt"), write_meta_graph=False)
-            if epoch == 1 or epoch % 10 == 0 or epoch == cfg.num_epochs:
-                report(epoch, train_loss, val_metrics, improved, time.time() - epoch_start)
+        initial, history, best = train(cfg, trainer, sess, val, out)
         tf1.train.update_checkpoint_state(out, "model.ckpt")  # relative, so the folder can be renamed
         io.write_npy(os.path.join(out, "class_alphas.npy"), best.pop("predictions").astype(np.float32))
         io.write_npy(os.path.join(out, "class_alphas_ridge.npy"), ridge_predictions.astype(np.float32))
@@ -138,7 +147,7 @@ def main(argv=None):
             "history": history,
             "files": {"class_alphas": "class_alphas.npy", "class_alphas_ridge": "class_alphas_ridge.npy",
                       "checkpoint": "model.ckpt"},
-            "config_path": os.path.abspath(config_path), "config": io.read_json(config_path),
+            "config_path": os.path.abspath(config_path), "config": config.resolved_dict(cfg),
             "seconds": round(time.time() - start, 1)})
         plots.plot_curves(os.path.join(out, "curves.png"), history, ["val_loss", "val_cosine", "val_spearman"],
                           "value", f"mod2alpha {cfg.dataset} {cfg.modality}: validation classes")

@@ -32,10 +32,11 @@ def parse_args(argv, table):
 
 
 class Plan:
-    """The stage runs of one dataset, in order, on shipped configs or on derived variants (--seed / --out)."""
+    """The steps (one stage on one config) of one dataset, in order, on shipped configs or on derived variants
+    (--seed / --out)."""
 
     def __init__(self, args, table):
-        self.args, self.runs = args, []
+        self.args, self.steps = args, []
         entry = table["datasets"][args.dataset]
         if args.out or args.seed is not None:
             self.out_root = os.path.abspath(args.out or os.path.join(pipeline.ROOT, "runs", f"seed{args.seed}"))
@@ -72,40 +73,40 @@ class Plan:
             path, raw = pipeline.variant(stage, path, self.out_root, self.folders, self.args.seed,
                                          os.path.join(self.out_root, "configs"))
         else:
-            raw = io.read_json(path)
+            raw = pipeline.resolved_config(stage, path)
         self.add(stage, raw, path, label)
 
     def add(self, stage, raw, path, label):
         if self.args.until and pipeline.STAGE_ORDER.index(stage) > pipeline.STAGE_ORDER.index(self.args.until):
             return
-        self.runs.append(pipeline.StageRun(stage, raw, path, label))
+        self.steps.append(pipeline.Step(stage, raw, path, label))
 
 
 def execute(plan, forced):
     """Run the plan's stages in order; a stage is redone when forced, out of date, or when it reads what a stage
     redone in this invocation wrote (even if that came out byte-identical). Returns the alpha2w results files."""
-    started, total = time.time(), len(plan.runs)
+    started, total = time.time(), len(plan.steps)
     redone = []  # folders (or checkpoint prefixes) written by the stages redone so far
-    for number, run in enumerate(plan.runs, 1):
-        print(f"==> [{number}/{total}] {run.label}", flush=True)
-        fingerprint = run.fingerprint()
-        must_run = run.stage.name in forced or "all" in forced or run.reads_from(redone)
-        if not must_run and run.up_to_date(fingerprint):
-            print(f"    up to date: {os.path.relpath(run.output, pipeline.ROOT)} matches its config and inputs "
-                  f"(--force {run.stage.name} redoes it)", flush=True)
+    for number, step in enumerate(plan.steps, 1):
+        print(f"==> [{number}/{total}] {step.label}", flush=True)
+        fingerprint = step.fingerprint()
+        must_run = step.stage.name in forced or "all" in forced or step.reads_from(redone)
+        if not must_run and step.up_to_date(fingerprint):
+            print(f"    up to date: {os.path.relpath(step.output, pipeline.ROOT)} matches its config and inputs "
+                  f"(--force {step.stage.name} redoes it)", flush=True)
             continue
         stage_start = time.time()
-        run.discard_finished()
-        done = subprocess.run(run.argv(), cwd=run.stage.base)
+        step.discard_finished()
+        done = subprocess.run(step.argv(), cwd=step.stage.base)
         if done.returncode != 0:
-            print(f"pipeline stopped at [{number}/{total}] {run.label}: exit code {done.returncode} (its message is "
+            print(f"pipeline stopped at [{number}/{total}] {step.label}: exit code {done.returncode} (its message is "
                   "above); fix it and rerun: finished stages are skipped", file=sys.stderr)
             sys.exit(done.returncode)
-        run.write_stamp(fingerprint, time.time() - stage_start)
-        redone.append(run.produced)
+        step.write_stamp(fingerprint, time.time() - stage_start)
+        redone.append(step.produced)
         print(f"    done in {time.time() - stage_start:.1f} s ({(time.time() - started) / 60:.1f} min so far)",
               flush=True)
-    return [run.output for run in plan.runs if run.stage.name == "alpha2w"]
+    return [step.output for step in plan.steps if step.stage.name == "alpha2w"]
 
 
 @main_guard

@@ -38,11 +38,11 @@ def seconds_per_step(name, batch_size, full_steps, cached_steps):
     targets = rng.normal(size=(batch_size, spec.alpha_channels)).astype(np.float32)
     with tf1.Session(graph=model.graph) as sess:
         model.start(sess)
-        cached = model.run_images(sess, pixels[:batch_size], model.cache_points, "probes")
+        cached = model.net.run(sess, pixels[:batch_size], model.cache_points, "probes")
         timings = {}
         for path, steps in (("cached", cached_steps), ("full", full_steps)):
             if path == "full":
-                model.feed_images(sess, pixels)
+                model.net.feed(sess, pixels)
             feed = cached if path == "cached" else None
             model.step(sess, classes, targets, feed)  # warm-up
             start = time.perf_counter()

@@ -4,6 +4,11 @@ As in the original release: phase 1 trains only the new logits layer (Adam, `lr_
 loss (patience `estop_fc`); phase 2, if `finetune_whole_cnn`, trains the whole network from phase 1's best checkpoint
 (`lr_full`, `estop_full`). The best checkpoint by seen-val loss is kept in `<save_path>/best/`. A log10 range for
 `lr_fc`, `lr_full` or `wt_dec` ("-4,-2") runs the grid and selects on seen-val loss only.
+
+Phase 1 runs the network in inference mode and trains only its logits, a dense map of the penultimate features
+(nets_factory.dense_logits), so with `cache_fc_features` (default) those features are computed once per image (or
+for `fc_feature_views` augmented views) and the epochs train the logits on them: the same model, loss, early
+stopping and checkpoints, without running the frozen trunk every epoch. The bank is shared by a grid's settings.
 """
 import os
 import shutil
@@ -12,41 +17,14 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from utils import checkpoints, config, input_pipeline, io, metrics, nets_factory, plots, splits
-from utils.cli import UserError, config_path_from_args, main_guard
-from utils.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Field, Range
+from utils import checkpoints, config, input_pipeline, io, metrics, nets_factory, plots, seen_configs, splits
+from utils.cli import UserError, config_args, main_guard
 from utils.tf_compat import slim, tf, tf1
 from utils.training import EarlyStopping, grid, log10_grid
 
-SCHEMA = {
-    "train_split_json": Field((str,), help="prepared seen_train list"),
-    "val_split_json": Field((str,), help="prepared seen_val list"),
-    "test_split_json": Field((str,), help="prepared seen_test list"),
-    **nets_factory.MODEL_FIELDS,
-    "layer_name": Field((str,), help="the logits layer re-initialised for the seen classes, e.g. fc8"),
-    "num_classes": Field((int,), valid=AT_LEAST_ONE),
-    "batch_size": Field((int,), valid=AT_LEAST_ONE),
-    "num_workers": Field((int,), valid=AT_LEAST_ONE),
-    "wt_dec": Field((float, str), valid=NON_NEGATIVE),
-    "dropout": Field((float,), valid=Range(0, 1, low_open=True), help="keep probability of the net's dropout layers (none in resnet_v1)"),
-    "ckpt_path": Field((str, type(None)), help="pretrained checkpoint restored without the logits scope"),
-    "train_from_scratch": Field((bool,), default=False, help="allowed only when said explicitly"),
-    "lr_fc": Field((float, str), valid=POSITIVE),
-    "lr_full": Field((float, str), valid=POSITIVE),
-    "save_path": Field((str,)),
-    "finetune_whole_cnn": Field((bool,)),
-    "estop_fc": Field((int,), valid=AT_LEAST_ONE),
-    "estop_full": Field((int,), valid=AT_LEAST_ONE),
-    "num_epochs_fc": Field((int,), valid=NON_NEGATIVE),
-    "num_epochs_full": Field((int,), valid=NON_NEGATIVE),
-    "random_seed": Field((int,), valid=NON_NEGATIVE),
-}
-
 
 def check_config(cfg, source):
-    spec = nets_factory.spec_from_config(cfg, source)
-    if spec.logits_scope.split("/")[-1] != cfg.layer_name:
-        raise UserError(f"{source}: 'layer_name' of {cfg.model_name} is '{spec.logits_scope.split('/')[-1]}'")
+    spec = nets_factory.get_spec(cfg.model_name)
     if cfg.ckpt_path is None and not cfg.train_from_scratch:
         raise UserError(f"{source}: 'ckpt_path' is null; give a pretrained checkpoint or set 'train_from_scratch'")
     if cfg.num_epochs_fc <= 0 and not cfg.finetune_whole_cnn:
@@ -57,8 +35,10 @@ def check_config(cfg, source):
 class Run:
     """One hyperparameter setting trained phase by phase in `folder`, resumable from its state.json."""
 
-    def __init__(self, cfg, spec, data, setting, folder):
+    def __init__(self, cfg, spec, data, setting, folder, banks):
+        """`banks`: the cached-feature banks (phase -> FeatureBank), shared by the runs of one config."""
         self.cfg, self.spec, self.data, self.setting, self.folder = cfg, spec, data, setting, folder
+        self.banks, self.bank = banks, None
         self.state_path = os.path.join(folder, "state.json")
         self.state = io.read_json(self.state_path) if os.path.isfile(self.state_path) else \
             {"phase": None, "epoch": 0, "best_val_loss": None, "bad_epochs": 0, "history": [], "best": None}
@@ -90,7 +70,7 @@ class Run:
             lst.paths, lst.labels, cfg.preprocess_fn, cfg.image_size, cfg.batch_size, training,
             seed=cfg.random_seed, num_parallel_calls=cfg.num_workers)
         datasets = {"train": make(self.data["train"], True), "val": make(self.data["val"], False),
-                    "test": make(self.data["test"], False)}
+                    "test": make(self.data["test"], False), "train_eval": make(self.data["train"], False)}
         iterator = tf1.data.Iterator.from_structure(tf1.data.get_output_types(datasets["train"]),
                                                     tf1.data.get_output_shapes(datasets["train"]))
         self.init_ops = {k: iterator.make_initializer(d) for k, d in datasets.items()}
@@ -98,7 +78,15 @@ class Run:
         whole = phase == "full"
         net = nets_factory.get_network_fn(cfg.model_name, cfg.num_classes, self.setting["wt_dec"],
                                           is_training=whole, dropout_keep_prob=cfg.dropout)
-        train_logits, _ = net(images)
+        train_logits, end_points = net(images)
+        self.cached, self.bank = None, None
+        if not whole and cfg.cache_fc_features:  # the trunk's output is fed from the bank: only the logits run
+            features = nets_factory.penultimate_features(spec, end_points)
+            self.bank_source = {"features": features, "labels": labels}
+            features = tf1.placeholder(tf.float32, features.shape, name="cached_features")
+            labels = tf1.placeholder(tf.int64, [None], name="cached_labels")
+            self.cached = (features, labels)
+            train_logits = nets_factory.dense_logits(spec, features)
         if whole:
             eval_net = nets_factory.get_network_fn(cfg.model_name, cfg.num_classes, is_training=False)
             with tf1.variable_scope(tf1.get_variable_scope(), reuse=True):
@@ -133,18 +121,25 @@ class Run:
             return checkpoints.restore_fn(self.cfg.ckpt_path, exclude_scopes=[self.spec.logits_scope])
         return lambda sess: None
 
+    def one_pass(self, sess, split, fetches, desc=None, epoch=0):
+        """`fetches` for every batch of one pass over `split`: from the image iterator or, cached, from the feature
+        bank (training batches in a seeded order per epoch, cycling through its augmented views)."""
+        if self.bank is None:
+            sess.run(self.init_ops[split])
+            n_batches = int(np.ceil(len(self.data[split].paths) / self.cfg.batch_size))
+            return [sess.run(fetches) for _ in tqdm(range(n_batches), desc=desc, leave=False,
+                                                    disable=None if desc else True)]
+        features, labels = self.bank.view(split, epoch)
+        order = np.random.default_rng([self.cfg.random_seed, epoch]).permutation(len(labels)) if split == "train" \
+            else np.arange(len(labels))
+        batches = [order[i:i + self.cfg.batch_size] for i in range(0, len(order), self.cfg.batch_size)]
+        return [sess.run(fetches, {self.cached[0]: features[b], self.cached[1]: labels[b]}) for b in batches]
+
     def evaluate(self, sess, split):
-        sess.run(self.init_ops[split])
-        losses, preds, labels = [], [], []
-        while True:
-            try:
-                xent, pred, label = sess.run([self.tensors["eval_xent"], self.tensors["eval_pred"],
+        batches = self.one_pass(sess, split, [self.tensors["eval_xent"], self.tensors["eval_pred"],
                                               self.tensors["labels"]])
-            except tf.errors.OutOfRangeError:
-                break
-            losses.append(xent), preds.append(pred), labels.append(label)
-        labels, preds = np.concatenate(labels), np.concatenate(preds)
-        return float(np.mean(np.concatenate(losses))), metrics.per_class_accuracy(labels, preds)
+        losses, preds, labels = (np.concatenate(parts) for parts in zip(*batches))
+        return float(np.mean(losses)), metrics.per_class_accuracy(labels, preds)
 
     def train_phase(self, phase, epochs, lr, patience):
         graph = tf.Graph()
@@ -160,6 +155,10 @@ class Run:
         with tf1.Session(graph=graph) as sess, input_pipeline.naming_bad_images(all_paths):
             sess.run(init)
             init_fn(sess)
+            if self.cached:
+                if phase not in self.banks:
+                    self.banks[phase] = FeatureBank.compute(self, sess)
+                self.bank = self.banks[phase]
             while self.state["epoch"] < epochs and not stopper.should_stop:
                 self.state["epoch"] += 1
                 row = self.train_epoch(sess, phase, self.state["epoch"], epochs)
@@ -177,13 +176,9 @@ class Run:
 
     def train_epoch(self, sess, phase, epoch, epochs):
         start = time.time()
-        sess.run(self.init_ops["train"])
-        n_batches = int(np.ceil(len(self.data["train"].paths) / self.cfg.batch_size))
-        losses, preds, labels = [], [], []
-        for _ in tqdm(range(n_batches), desc=f"{phase} epoch {epoch}/{epochs}", leave=False, disable=None):
-            _, loss, pred, label = sess.run([self.train_op, self.tensors["loss"], self.tensors["train_pred"],
-                                             self.tensors["labels"]])
-            losses.append(loss), preds.append(pred), labels.append(label)
+        batches = self.one_pass(sess, "train", [self.train_op, self.tensors["loss"], self.tensors["train_pred"],
+                                                self.tensors["labels"]], f"{phase} epoch {epoch}/{epochs}", epoch)
+        _, losses, preds, labels = zip(*batches)
         val_loss, val_acc = self.evaluate(sess, "val")
         test_loss, test_acc = self.evaluate(sess, "test")
         return {"phase": phase, "epoch": epoch, "train_loss": float(np.mean(losses)),
@@ -206,12 +201,40 @@ class Run:
                           "per-class top-1", "accuracy")
 
 
+class FeatureBank:
+    """The penultimate features (and labels) of every image of the seen lists, computed once by the frozen trunk:
+    train as `fc_feature_views` views (1: the eval view; K > 1: K augmented passes, used in turn by the epochs),
+    val and test as their eval views."""
+
+    def __init__(self, views):
+        self.views = views  # split -> [(features [N, D], labels [N])]
+
+    @classmethod
+    def compute(cls, run, sess):
+        start, k = time.time(), run.cfg.fc_feature_views
+        passes = {"train": ["train"] * k if k > 1 else ["train_eval"], "val": ["val"], "test": ["test"]}
+        views = {}
+        for split, sources in passes.items():
+            views[split] = []
+            for source in sources:
+                sess.run(run.init_ops[source])
+                n_batches = int(np.ceil(len(run.data[split].paths) / run.cfg.batch_size))
+                parts = [sess.run(run.bank_source) for _ in tqdm(range(n_batches), desc=f"features {source}",
+                                                                 leave=False, disable=None)]
+                views[split].append((np.concatenate([p["features"] for p in parts]),
+                                     np.concatenate([p["labels"] for p in parts])))
+        print(f"cached penultimate features of {sum(len(v[0][1]) for v in views.values())} images "
+              f"({k} training view{'s' if k > 1 else ''}) in {time.time() - start:.1f}s", flush=True)
+        return cls(views)
+
+    def view(self, split, epoch):
+        return self.views[split][epoch % len(self.views[split])]
+
+
 def load_lists(cfg, source):
     data = {k: splits.load_list(getattr(cfg, f"{k}_split_json")) for k in ("train", "val", "test")}
     n_classes = int(max(lst.labels.max() for lst in data.values())) + 1
-    if n_classes != cfg.num_classes:
-        raise UserError(f"{source}: 'num_classes' is {cfg.num_classes} but the split lists have {n_classes} "
-                        "seen classes")
+    config.settle(cfg, "num_classes", n_classes, source, "the split lists' seen classes")
     return data
 
 
@@ -233,21 +256,26 @@ def finalize(save_path, chosen, summary):
 
 @main_guard
 def main(argv=None):
-    config_path = config_path_from_args(__doc__.splitlines()[0], argv, "JSON config (arg_configs/seen_finetune/)")
-    cfg = config.load_config(config_path, SCHEMA)
+    args = config_args(__doc__.splitlines()[0], argv, "JSON config (arg_configs/seen_finetune/)")
+    config_path = args.config
+    cfg = seen_configs.load_finetune(config_path)
+    if args.print_config:
+        return config.print_resolved(cfg)
     spec = check_config(cfg, config_path)
     data = load_lists(cfg, config_path)
     searched = [k for k, used in (("lr_fc", cfg.num_epochs_fc > 0), ("lr_full", cfg.finetune_whole_cnn),
                                   ("wt_dec", True)) if used]  # a grid over a phase that does not run is skipped
     settings = grid({k: log10_grid(getattr(cfg, k), k, config_path) for k in searched})
+    banks = {}
     if len(settings) == 1:
-        runs = [(settings[0], Run(cfg, spec, data, settings[0], cfg.save_path).train())]
+        runs = [(settings[0], Run(cfg, spec, data, settings[0], cfg.save_path, banks).train())]
     else:
         runs = []
         for setting in settings:
             tag = "_".join(f"{k}={v:g}" for k, v in setting.items())
             print(f"hyperparameter search: {tag}")
-            runs.append((setting, Run(cfg, spec, data, setting, os.path.join(cfg.save_path, "hsearch", tag)).train()))
+            runs.append((setting, Run(cfg, spec, data, setting, os.path.join(cfg.save_path, "hsearch", tag),
+                                      banks).train()))
         io.write_json(os.path.join(cfg.save_path, "hsearch_summary.json"), [
             {**setting, **{k: state["best"][k] for k in ("phase", "epoch", "val_loss", "val_acc")}}
             for setting, state in runs])

@@ -14,6 +14,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
 
+# Tests that use these fixtures train or convert networks, or run the pipeline: the slow tier (`-m slow`).
+SLOW_FIXTURES = {"seen_model", "small_run", "converted"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark `slow` every test that needs a trained network (directly or through another fixture)."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def shared_data():
     """The real CUB/AwA2 files beside the project; tests that need them skip cleanly without them."""

@@ -177,14 +177,15 @@ def assert_same_importances(model, images, classes):
     """The cached path's importances (values fed at its cache point) equal the full network's on the same images."""
     with tf1.Session(graph=model.graph) as sess:
         model.start(sess)
-        values = model.run_images(sess, images, model.cache_points, "test")
+        values = model.net.run(sess, images, model.cache_points, "test")
         cached = sess.run(model.importances["cached"], {model.classes: classes, **{
             model.cache_points[name]: value for name, value in values.items()}})
-        model.feed_images(sess, images)
+        model.net.feed(sess, images)
         full = sess.run(model.importances["full"], {model.classes: classes})
     assert np.abs(cached - full).max() / np.abs(full).max() < 1e-4 and np.abs(full).max() > 0
 
 
+@pytest.mark.slow
 def test_vgg_16_importances_fold_exactly_through_fc6():
     """vgg_16's cached path feeds fc6's pre-activation and folds fc6 (random weights, random images)."""
     spec = nets_factory.get_spec("vgg_16")

@@ -125,9 +125,9 @@ def test_a_corrupt_image_fails_naming_the_file_and_writes_nothing(seen_model, tm
 
 @pytest.mark.parametrize("overrides, words", [
     ({"layer_name": "small_cnn/conv9"}, "'layer_name' 'small_cnn/conv9' is not an end point of small_cnn"),
-    ({"num_classes": 12}, "'num_classes' is 12 but"),
+    ({"num_classes": 12}, "'num_classes' is 12, but it is 30"),
     ({"bypass_name": "Max2Sum"}, "'bypass_name' 'Max2Sum' is unknown"),
-    ({"scope": "vgg_arg_scope"}, "'scope' of small_cnn is 'small_cnn_arg_scope'"),
+    ({"scope": "vgg_arg_scope"}, "'scope' is \"vgg_arg_scope\", but it is \"small_cnn_arg_scope\" from"),
     ({"ckpt_path": "/nonexistent/model.ckpt"}, "checkpoint not found"),
     ({"n_gradcam": "5"}, "key 'n_gradcam' must be an integer"),
 ])

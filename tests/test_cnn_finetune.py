@@ -1,10 +1,12 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from conftest import finetune_config, last_error_line, run_in_process, run_script, synth_config
-from utils import checkpoints, datasets, synthetic
+from utils import checkpoints, datasets, input_pipeline, nets_factory, splits, synthetic
+from utils.tf_compat import tf, tf1
 
 
 def run_stage(tmp_path, cfg):
@@ -20,6 +22,7 @@ def prepared(small_synth, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_two_phases_keep_the_best_checkpoint_and_a_rerun_resumes(prepared, tmp_path):
     save_path = str(tmp_path / "run")
     done = run_stage(tmp_path, finetune_config(prepared, save_path))
@@ -34,12 +37,54 @@ def test_two_phases_keep_the_best_checkpoint_and_a_rerun_resumes(prepared, tmp_p
     assert "[full   3]" in more.stdout and "[full   1]" not in more.stdout  # continued, not restarted
 
 
+def val_loss_of(checkpoint, prepared, n_classes):
+    """Mean cross-entropy of the seen-val images under the whole network restored from `checkpoint`."""
+    graph = tf.Graph()
+    with graph.as_default():
+        val = splits.load_list(f"{prepared}/seen_val.txt")
+        dataset = input_pipeline.image_dataset(val.paths, val.labels, "small_cnn_preprocessing", 64, 64, False)
+        images, labels, _ = tf1.data.make_one_shot_iterator(dataset).get_next()
+        logits, _ = nets_factory.get_network_fn("small_cnn", n_classes)(images)
+        xent = tf1.losses.sparse_softmax_cross_entropy(labels, logits, reduction=tf1.losses.Reduction.NONE)
+        restore = checkpoints.restore_fn(checkpoint)
+    losses = []
+    with tf1.Session(graph=graph) as sess:
+        restore(sess)
+        while True:
+            try:
+                losses.append(sess.run(xent))
+            except tf.errors.OutOfRangeError:
+                return float(np.mean(np.concatenate(losses)))
+
+
+@pytest.mark.slow
+def test_the_cached_logits_phase_trains_the_same_model_and_writes_the_same_checkpoint(prepared, tmp_path):
+    """Logits only, from the same random trunk: with cached features the kept checkpoint holds every variable,
+    the trunk unchanged, and its val loss re-evaluated through the whole network is the one recorded."""
+    trunks = {}
+    for cached, views in ((True, 1), (False, 1), (True, 2)):
+        save_path = str(tmp_path / f"cached_{cached}_{views}")
+        done = run_stage(tmp_path, finetune_config(prepared, save_path, finetune_whole_cnn=False, num_epochs_fc=3,
+                                                   estop_fc=3, cache_fc_features=cached, fc_feature_views=views))
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert ("cached penultimate features of 180 images" in done.stdout) == cached, done.stdout
+        assert ("(2 training views)" in done.stdout) == (views == 2)
+        perf = json.load(open(os.path.join(save_path, "test_perf.json")))
+        assert perf["val_loss"] == pytest.approx(val_loss_of(perf["best_checkpoint"], prepared, 9), rel=1e-4)
+        reader = tf1.train.load_checkpoint(perf["best_checkpoint"])
+        trunks[cached, views] = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+                                 if not name.startswith("small_cnn/logits")}
+    assert trunks[True, 1].keys() == trunks[False, 1].keys() and len(trunks[True, 1]) > 10
+    for name, value in trunks[True, 1].items():  # the same random initialisation, never trained
+        np.testing.assert_array_equal(value, trunks[False, 1][name], err_msg=name)
+
+
 def test_bad_configs_fail_with_one_line(prepared, tmp_path):
-    for overrides, words in (({"num_classes": 40}, "'num_classes' is 40 but the split lists have 9"),
+    for overrides, words in (({"num_classes": 40}, "'num_classes' is 40, but it is 9 from the split lists"),
                              ({"train_from_scratch": False}, "'ckpt_path' is null"),
                              ({"ckpt_path": str(tmp_path / "none.ckpt"), "train_from_scratch": False},
                               "checkpoint not found"),
-                             ({"layer_name": "fc8"}, "'layer_name' of small_cnn is 'logits'"),
+                             ({"layer_name": "fc8"}, "is \"fc8\", but it is \"logits\" from model_name"),
                              ({"finetune_whole_cnn": "1"}, "must be a boolean")):
         path = tmp_path / "bad.json"
         path.write_text(json.dumps(finetune_config(prepared, str(tmp_path / "bad"), **overrides)))
@@ -50,6 +95,7 @@ def test_bad_configs_fail_with_one_line(prepared, tmp_path):
         assert not os.path.exists(tmp_path / "bad")
 
 
+@pytest.mark.slow
 def test_grid_search_selects_on_seen_val_loss_and_copies_the_winner(prepared, tmp_path):
     save_path = str(tmp_path / "grid")
     done = run_stage(tmp_path, finetune_config(prepared, save_path, lr_fc="-3,-2", finetune_whole_cnn=False,
@@ -65,6 +111,7 @@ def test_grid_search_selects_on_seen_val_loss_and_copies_the_winner(prepared, tm
     assert checkpoints.checkpoint_prefix(best) == os.path.join(best, "model.ckpt")  # the copy points at itself
 
 
+@pytest.mark.slow
 def test_small_cnn_on_generated_data_reaches_0_8_per_class_seen_val_accuracy(tmp_path):
     """A few minutes' budget: 12 seen classes x 60 images, 20 epochs from scratch (~25 s); selected on seen-val loss."""
     data, prepared = str(tmp_path / "synth"), str(tmp_path / "prepared")

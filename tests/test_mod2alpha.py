@@ -121,8 +121,8 @@ def test_ridge_fit_recovers_an_exact_linear_map():
 
 
 @pytest.mark.parametrize("overrides, words", [
-    ({"n_attr": 85}, "'n_attr' is 85 but the attributes vectors have 19 dimensions"),
-    ({"n_alphas": 512}, "'n_alphas' is 512 but"),
+    ({"n_attr": 85}, "'n_attr' is 85, but it is 19 from the attributes vectors"),
+    ({"n_alphas": 512}, "'n_alphas' is 512, but it is 128"),
     ({"n_train_class": 30}, "'n_train_class' is 30"),
     ({"dom2alpha_model": "multilayer"}, "needs 'n_hidden_1'"),
     ({"modality": "captions"}, "reads 'attrdir', which is null"),

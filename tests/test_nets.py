@@ -32,6 +32,7 @@ def test_vgg_16_matches_the_public_checkpoint():
     assert all(name.startswith(spec.logits_scope) for name in shapes if "fc8" in name)
 
 
+@pytest.mark.slow
 def test_resnet_v1_101_builds_with_batch_norm_and_matches_the_public_checkpoint():
     spec, logits, end_points, features, shapes, updates = build("resnet_v1_101", 1000, is_training=True)
     assert len(shapes) == 522
@@ -58,6 +59,7 @@ def variable_value(sess, name):
     return sess.run(next(v for v in tf1.global_variables() if v.op.name == name))
 
 
+@pytest.mark.slow
 def test_checkpoint_restores_by_name_except_the_logits_scope(tmp_path):
     """A 40-class vgg_16 restores everything but its logits from a 1000-class vgg_16 checkpoint (the public one's
     names and shapes); without the exclusion, the logits' shape mismatch is a clear error."""
@@ -86,3 +88,29 @@ def test_checkpoint_restores_by_name_except_the_logits_scope(tmp_path):
 def test_unknown_network_is_a_clear_error():
     with pytest.raises(UserError, match="Name of network unknown: 'vgg16'.*resnet_v1_101"):
         nets_factory.get_network_fn("vgg16", 10)
+
+
+@pytest.mark.parametrize("name, image_size", [("small_cnn", None), ("efficientnet_lite0", 96),
+                                              pytest.param("vgg_16", None, marks=pytest.mark.slow),
+                                              pytest.param("resnet_v1_101", 64, marks=pytest.mark.slow)])
+def test_the_logits_are_a_dense_map_of_the_penultimate_features(name, image_size):
+    """What cached-feature finetuning relies on: at inference, the net's logits equal dense_logits of its
+    penultimate features (random weights and biases)."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.set_random_seed(0)
+        network_fn = nets_factory.get_network_fn(name, 7)
+        size = image_size or network_fn.default_image_size
+        images = tf1.placeholder(tf.float32, [2, size, size, 3])
+        logits, end_points = network_fn(images)
+        features = nets_factory.penultimate_features(network_fn.spec, end_points)
+        dense = nets_factory.dense_logits(network_fn.spec, features)
+        biases = [v for v in tf1.global_variables() if v.op.name == f"{network_fn.spec.logits_scope}/biases"]
+        randomise = [b.assign(tf1.random_normal(b.shape)) for b in biases]  # slim starts them at 0
+        init = tf1.global_variables_initializer()
+    with tf1.Session(graph=graph) as sess:
+        sess.run(init)
+        sess.run(randomise)
+        pixels = np.random.default_rng(0).uniform(-1, 1, (2, size, size, 3))
+        net_logits, dense_values = sess.run([logits, dense], {images: pixels})
+    np.testing.assert_allclose(dense_values, net_logits, rtol=1e-4, atol=1e-4 * np.abs(net_logits).max())

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import run_script, stage_lines, table_row
-from utils import dom2alpha, explanation, io, pipeline
+from utils import dom2alpha, explanation, pipeline
 
 # synth_small, attributes: generate, prepare, finetune, alpha_extract, mod2alpha, alpha2w, explain (small_cnn has no
 # pretrained weights to convert)
@@ -94,7 +94,7 @@ def test_a_redone_stage_cascades_to_the_stages_that_read_its_outputs_only():
 
     def run(stage, modality=None):
         path = next(p for p in pipeline.stage_configs(table, stage, "SYNTH", modalities=modality and [modality]))
-        return pipeline.StageRun(stage, io.read_json(path), path, stage)
+        return pipeline.Step(stage, pipeline.resolved_config(stage, path), path, stage)
 
     finetune, extract = run("finetune"), run("alpha_extract")
     attributes, captions = run("mod2alpha", "attributes"), run("mod2alpha", "captions")
@@ -102,9 +102,9 @@ def test_a_redone_stage_cascades_to_the_stages_that_read_its_outputs_only():
     assert run("alpha2w", "attributes").reads_from([attributes.produced])
     assert not run("alpha2w", "captions").reads_from([attributes.produced])
     assert run("alpha2w", "captions").reads_from([captions.produced, extract.produced])
-    convert = pipeline.StageRun("convert", {"out": "ckpt/efficientnet_lite0.ckpt"}, None, "convert")
+    convert = pipeline.Step("convert", {"out": "ckpt/efficientnet_lite0.ckpt"}, None, "convert")
     cub_config = pipeline.stage_configs(table, "finetune", "CUB_001_050", nets=["efficientnet_lite0"])[0]
-    cub = pipeline.StageRun("finetune", io.read_json(cub_config), cub_config, "finetune")
+    cub = pipeline.Step("finetune", pipeline.resolved_config("finetune", cub_config), cub_config, "finetune")
     assert cub.reads_from([convert.produced]) and not finetune.reads_from([convert.produced])
 
 
@@ -115,7 +115,7 @@ def test_a_stage_is_out_of_date_when_its_config_an_input_or_its_output_changes(t
         (data / name).write_text("a.jpg 0\n")
     raw = {"train_split_json": str(data / "seen_train.txt"), "val_split_json": str(data / "seen_val.txt"),
            "test_split_json": str(data / "seen_test.txt"), "ckpt_path": None, "save_path": str(tmp_path / "ft")}
-    run = pipeline.StageRun("finetune", raw, "cfg.json", "finetune")
+    run = pipeline.Step("finetune", raw, "cfg.json", "finetune")
     assert not run.up_to_date(run.fingerprint())  # nothing written yet
     os.makedirs(tmp_path / "ft")
     (tmp_path / "ft" / "test_perf.json").write_text("{}")
@@ -124,7 +124,7 @@ def test_a_stage_is_out_of_date_when_its_config_an_input_or_its_output_changes(t
     (data / "seen_val.txt").write_text("b.jpg 0\n")  # an input changed
     assert not run.up_to_date(run.fingerprint())
     run.write_stamp(run.fingerprint(), 1.0)
-    changed = pipeline.StageRun("finetune", {**raw, "lr_fc": 1e-3}, "cfg.json", "finetune")  # the config changed
+    changed = pipeline.Step("finetune", {**raw, "lr_fc": 1e-3}, "cfg.json", "finetune")  # the config changed
     assert run.up_to_date(run.fingerprint()) and not changed.up_to_date(changed.fingerprint())
     (tmp_path / "ft" / "test_perf.json").write_text('{"rerun": 1}')  # the stage was run by hand since
     assert not run.up_to_date(run.fingerprint())

@@ -3,8 +3,12 @@
 converted from its wheel, logits-only finetuning for a few epochs. Skipped without ../shared/data."""
 import json
 
+import pytest
+
 from conftest import run_script, stage_lines, table_row
 from utils import io
+
+pytestmark = pytest.mark.slow
 
 
 def test_cub_subset_end_to_end_with_the_pretrained_backbone_is_far_above_chance(shared_data, tmp_path):

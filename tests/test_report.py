@@ -15,7 +15,7 @@ def results(folder, dataset, t1, u, s, h, ausuc, split="proposed", gamma=None, m
     if baseline is not None:
         data["direct_regression_baseline"] = dict(zip(("T1", "U", "S", "H", "AUSUC"), baseline), **{"lambda": 10.0})
     if gamma is not None:
-        data["calibration"] = {"gamma": gamma[0], "source": "val/results.json", "S": 0.5, "U": 0.5, "H": gamma[1]}
+        data["calibration"] = {"gamma": gamma[0], "chosen_by": "val/results.json", "S": 0.5, "U": 0.5, "H": gamma[1]}
     elif split != "proposed":
         data["calibration"] = {"selected_gamma": 1.0, "U": 0.3, "S": 0.6, "H": 0.4}
     folder.mkdir(parents=True)

@@ -1,45 +1,29 @@
 """Every config of the pipeline table (arg_configs/pipelines.json, which run_pipeline.py and the stage runners read)
-exists, validates, and points where the stage before it writes.
-
-Stage configs' paths are relative to seen_pretraining/ (the runners cd there, as in the original release);
-preparation configs' paths are relative to the repository root.
+exists, validates, states only what differs from the defaults, and, resolved, points where the stage before it
+writes. Stated paths of the seen-pretraining configs are relative to seen_pretraining/ (the runners cd there, as in
+the original release); derived paths are absolute.
 """
 import glob
-import importlib.util
+import json
 import os
 
 import pytest
 
-from utils import config, datasets, experiment, nets_factory, pipeline
+from utils import config, datasets, experiment, layout, nets_factory, pipeline, seen_configs
+from utils.cli import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGE_DIR = os.path.join(ROOT, "seen_pretraining")
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-RUNNERS = {"cnn_finetune.sh": ("cnn_finetune.py", "finetune"), "alpha_extraction.sh": ("alpha_extraction.py",
-                                                                                    "alpha_extract")}
-
-
-def stage_module(script):
-    spec = importlib.util.spec_from_file_location(script[:-3], os.path.join(STAGE_DIR, script))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+RUNNERS = {"cnn_finetune.sh": ("finetune", seen_configs.FINETUNE, seen_configs.load_finetune),
+           "alpha_extraction.sh": ("alpha_extract", seen_configs.ALPHA_EXTRACT, seen_configs.load_alpha_extract)}
+EXPERIMENTS = sorted(glob.glob(os.path.join(ROOT, "arg_configs", "*_config_*.json")))
 
 
 def table_configs(stage):
     """Every config the pipeline table names for `stage` (absolute paths), over all runs."""
     table = pipeline.load_table()
     return sorted({path for run in table["runs"] for path in pipeline.stage_configs(table, stage, run)})
-
-
-def configs_named_by(runner):
-    """The configs of a stage-1/2 runner's stage, relative to seen_pretraining/."""
-    return [os.path.relpath(path, STAGE_DIR) for path in table_configs(RUNNERS[runner][1])]
-
-
-def load_stage_configs(runner):
-    schema = stage_module(RUNNERS[runner][0]).SCHEMA
-    return {name: config.load_config(os.path.join(STAGE_DIR, name), schema) for name in configs_named_by(runner)}
 
 
 def resolve(path):
@@ -55,97 +39,129 @@ def prepared_folders():
     return out
 
 
-def assert_under_known_roots(path, key, name):
-    roots = [os.path.join(ROOT, d) for d in ("data", "ckpt", "alphas")] + [os.path.join(SHARED, "data")]
-    assert any(path.startswith(r + os.sep) for r in roots), f"{name}: '{key}' resolves to {path}"
+def loaded(runner):
+    stage, _, load = RUNNERS[runner]
+    return {path: load(path) for path in table_configs(stage)}
 
 
 @pytest.mark.parametrize("runner", sorted(RUNNERS))
 def test_runner_names_every_shipped_config_and_each_validates(runner):
-    assert f"python -m utils.pipeline configs {RUNNERS[runner][1]} " in open(os.path.join(STAGE_DIR, runner)).read()
-    named = configs_named_by(runner)
-    folder = os.path.dirname(named[0])
-    shipped = sorted(os.path.relpath(p, STAGE_DIR) for p in glob.glob(os.path.join(STAGE_DIR, folder, "*.json")))
-    assert named == shipped
-    for name, cfg in load_stage_configs(runner).items():
-        spec = nets_factory.spec_from_config(cfg, name)
-        assert cfg.image_size == spec.default_image_size and cfg.preprocess_fn == spec.preprocessing, name
+    stage, _, _ = RUNNERS[runner]
+    assert f"python -m utils.pipeline configs {stage} " in open(os.path.join(STAGE_DIR, runner)).read()
+    named = table_configs(stage)
+    assert named == sorted(glob.glob(os.path.join(os.path.dirname(named[0]), "*.json")))
+    for path, cfg in loaded(runner).items():
+        spec = nets_factory.get_spec(cfg.model_name)
+        assert cfg.image_size == spec.default_image_size and cfg.preprocess_fn == spec.preprocessing, path
 
 
-def test_finetune_configs_read_prepared_folders_and_write_under_ckpt():
+def stated_defaults(raw, schema):
+    return [key for key, value in raw.items() if schema[key].default is not config.REQUIRED
+            and schema[key].default is not config.DERIVED and schema[key].default == value]
+
+
+FACTS = ("model_class", "scope", "num_classes", "n_alphas", "last_layer", "prepared_dir", "alphadir",
+         "dom2alpha_ckpt_dir", "ckpt_dir", "save_path", "train_split_json", "class_idmaps_json", "dataset_json")
+
+
+def test_shipped_configs_state_only_what_differs_from_the_defaults():
+    """Experiment configs average at most 15 keys; no shipped config restates a default, a network fact or a
+    stage-to-stage path of the layout."""
+    sizes = []
+    for path in EXPERIMENTS:
+        raw = json.load(open(path))
+        sizes.append(len(raw))
+        assert not stated_defaults(raw, experiment.SCHEMA) and not set(raw) & set(FACTS), path
+    assert sum(sizes) / len(sizes) <= 15, sizes
+    for runner in RUNNERS:
+        _, schema, _ = RUNNERS[runner]
+        for path in table_configs(RUNNERS[runner][0]):
+            raw = json.load(open(path))
+            assert not stated_defaults(raw, schema) and not set(raw) & set(FACTS), path
+
+
+LOADERS = {**{path: experiment.load for path in EXPERIMENTS},
+           **{path: seen_configs.load_finetune for path in table_configs("finetune")},
+           **{path: seen_configs.load_alpha_extract for path in table_configs("alpha_extract")}}
+
+
+@pytest.mark.parametrize("path", sorted(LOADERS), ids=os.path.basename)
+def test_a_config_in_the_full_style_resolves_to_the_same_config(path, tmp_path):
+    """What --print-config shows, every key stated as in the original's configs (the seen-pretraining ones then
+    without the new `dataset` key), loads back to the same resolved config: stated facts agree with derived ones."""
+    load = LOADERS[path]
+    resolved = config.resolved_dict(load(path))
+    full = {key: value for key, value in resolved.items() if key != "dataset" or load is experiment.load}
+    (tmp_path / "full.json").write_text(json.dumps(full))
+    again = config.resolved_dict(load(str(tmp_path / "full.json")))
+    assert again == {**resolved, "dataset": again["dataset"]}
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("scope", "vgg_arg_scope", "'scope' is \"vgg_arg_scope\", but it is \"small_cnn_arg_scope\" from model_name"),
+    ("model_class", "vgg", "'model_class' vgg does not match 'model_name' small_cnn"),
+])
+def test_a_stated_fact_that_disagrees_is_a_one_line_error(tmp_path, key, value, words):
+    raw = json.load(open(os.path.join(ROOT, "arg_configs", "small_cnn_config_SYNTH.json")))
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({**raw, key: value}))
+    with pytest.raises(UserError) as err:
+        experiment.load(str(path), "alpha2w")
+    assert str(err.value).startswith(str(path)) and words in str(err.value)
+
+
+def test_a_stage_config_without_dataset_must_name_its_paths(tmp_path):
+    path = tmp_path / "finetune.json"
+    path.write_text(json.dumps({"model_name": "small_cnn", "batch_size": 8, "train_from_scratch": True}))
+    with pytest.raises(UserError, match="missing 'train_split_json'; give it, or 'dataset'"):
+        seen_configs.load_finetune(str(path))
+
+
+def test_each_stage_reads_what_the_stage_before_it_writes():
+    """finetune -> alpha extraction -> experiments, through the resolved configs, for every run of the table."""
     folders = prepared_folders()
-    for name, cfg in load_stage_configs("cnn_finetune.sh").items():
+    finetuned = {}
+    for path, cfg in loaded("cnn_finetune.sh").items():
         lists = [resolve(getattr(cfg, f"{k}_split_json")) for k in ("train", "val", "test")]
-        assert [os.path.basename(p) for p in lists] == ["seen_train.txt", "seen_val.txt", "seen_test.txt"], name
-        assert {os.path.dirname(p) for p in lists} <= set(folders), f"{name}: lists outside any prepared folder"
-        assert resolve(cfg.save_path).startswith(os.path.join(ROOT, "ckpt") + os.sep), name
+        assert [os.path.basename(p) for p in lists] == ["seen_train.txt", "seen_val.txt", "seen_test.txt"], path
+        assert {os.path.dirname(p) for p in lists} <= set(folders), f"{path}: lists outside any prepared folder"
+        assert resolve(cfg.save_path).startswith(os.path.join(ROOT, "ckpt") + os.sep), path
         if cfg.ckpt_path is not None:
-            assert resolve(cfg.ckpt_path) == os.path.join(ROOT, "ckpt", f"{cfg.model_name}.ckpt"), name  # download.sh
+            assert resolve(cfg.ckpt_path) == os.path.join(ROOT, "ckpt", f"{cfg.model_name}.ckpt"), path
         else:
-            assert cfg.train_from_scratch, name
-
-
-def test_alpha_configs_read_what_finetuning_writes():
-    folders = prepared_folders()
-    finetune = {os.path.basename(n).split("_seen_proposed")[0]: c for n, c in load_stage_configs("cnn_finetune.sh").items()}
-    for name, cfg in load_stage_configs("alpha_extraction.sh").items():
-        source = finetune[os.path.basename(name).split("_finetuned")[0]]  # same dataset and net
-        assert (cfg.model_name, cfg.num_classes) == (source.model_name, source.num_classes), name
-        assert resolve(cfg.ckpt_path) == os.path.join(resolve(source.save_path), "best"), name
-        prepared = os.path.dirname(resolve(source.train_split_json))
-        assert resolve(cfg.class_idmaps_json) == os.path.join(prepared, "classes.json"), name
+            assert cfg.train_from_scratch, path
+        finetuned[os.path.join(resolve(cfg.save_path), "best")] = (cfg, os.path.dirname(lists[0]))
+    alphas = {}
+    for path, cfg in loaded("alpha_extraction.sh").items():
+        source, prepared = finetuned[resolve(cfg.ckpt_path)]
+        assert cfg.model_name == source.model_name, path
+        assert resolve(cfg.class_idmaps_json) == os.path.join(prepared, "classes.json"), path
         assert [resolve(p) for p in cfg.dataset_json.split(",")] == [
-            os.path.join(prepared, "seen_train.txt"), os.path.join(prepared, "seen_val.txt")], name
+            os.path.join(prepared, "seen_train.txt"), os.path.join(prepared, "seen_val.txt")], path
         data_dir = os.path.normpath(os.path.join(ROOT, folders[prepared].data_dir))
-        assert resolve(cfg.class_list_f) == os.path.join(data_dir, "classes.txt"), name
-        assert cfg.layer_name == nets_factory.get_spec(cfg.model_name).alpha_layer, name
-        for key in ("class_list_f", "ckpt_path", "save_path"):
-            assert_under_known_roots(resolve(getattr(cfg, key)), key, name)
-
-
-def test_experiment_configs_read_what_alpha_extraction_writes():
-    """The pipeline table names every experiment config, for mod2alpha.sh, alpha2w.sh and explain; each reads a
-    prepared folder, an alpha folder of its net and the finetuned network those alphas came from."""
-    shipped = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "arg_configs", "*_config_*.json")))
-    for stage in ("mod2alpha", "alpha2w", "explain"):
-        assert [os.path.basename(p) for p in table_configs(stage)] == shipped, stage
-    for runner, stage in (("mod2alpha.sh", "mod2alpha"), ("alpha2w.sh", "alpha2w")):
-        assert f"python -m utils.pipeline configs {stage} " in open(os.path.join(ROOT, runner)).read(), runner
-    folders = prepared_folders()
-    alpha_runs = {resolve(c.save_path): c for c in load_stage_configs("alpha_extraction.sh").values()}
+        assert resolve(cfg.class_list_f) == os.path.join(data_dir, "classes.txt"), path
+        assert cfg.layer_name == nets_factory.get_spec(cfg.model_name).alpha_layer, path
+        alphas[resolve(cfg.save_path)] = (cfg, prepared)
     outputs = set()
-    for name in shipped:
-        cfg = experiment.load(os.path.join(ROOT, "arg_configs", name), "mod2alpha")
-        assert vars(experiment.load(os.path.join(ROOT, "arg_configs", name), "alpha2w")) == vars(cfg), name
-        spec = nets_factory.spec_from_config(cfg, name)
-        prepared = os.path.normpath(os.path.join(ROOT, cfg.prepared_dir))
-        assert prepared in folders, f"{name}: prepared_dir {prepared} is written by no preparation config"
-        source = alpha_runs[os.path.normpath(os.path.join(ROOT, cfg.alphadir))]
-        assert resolve(source.class_idmaps_json) == os.path.join(prepared, "classes.json"), name
-        assert cfg.n_alphas == nets_factory.get_spec(source.model_name).alpha_channels, name
-        for key in ("classattrdir", "classattrdir_binary"):
-            if getattr(cfg, key) is not None:
-                assert os.path.dirname(os.path.join(ROOT, getattr(cfg, key))) == prepared, f"{name}: {key}"
-        assert cfg.dom2alpha_ckpt_dir.startswith("ckpt/mod2alpha/"), name
-        # alpha2w: the same network and layer as the alphas, the penultimate features of the factory
-        assert (cfg.model_name, cfg.image_size, cfg.preprocess_fn) == (source.model_name, spec.default_image_size,
-                                                                       spec.preprocessing), name
-        assert os.path.join(ROOT, cfg.ckpt_path) == resolve(source.ckpt_path), name
-        assert f"{cfg.model_name}/{cfg.layer_name}" == source.layer_name == spec.alpha_layer, name
-        assert cfg.last_layer in (None, spec.penultimate_layer), name
-        assert cfg.ckpt_dir.startswith("ckpt/alpha2w/") and cfg.ckpt_dir not in outputs, name
-        outputs.add(cfg.ckpt_dir)
-        if isinstance(cfg.calibration_gamma, str):  # the results of a validation run of the same dataset and net
-            assert folders[prepared].split == "proposed", name
-            validation = [n for n in shipped if experiment.load(os.path.join(ROOT, "arg_configs", n), "alpha2w")
-                          .ckpt_dir == os.path.dirname(cfg.calibration_gamma)]
-            assert len(validation) == 1 and os.path.basename(cfg.calibration_gamma) == "results.json", name
-            val_cfg = experiment.load(os.path.join(ROOT, "arg_configs", validation[0]), "alpha2w")
+    for path in EXPERIMENTS:
+        cfg = experiment.load(path, "alpha2w")
+        source, prepared = alphas[cfg.alphadir]
+        assert cfg.prepared_dir == prepared and cfg.ckpt_path == resolve(source.ckpt_path), path
+        assert cfg.layer_name == source.layer_name and cfg.model_name == source.model_name, path
+        assert cfg.ckpt_dir not in outputs and cfg.dom2alpha_ckpt_dir not in outputs, path
+        outputs |= {cfg.ckpt_dir, cfg.dom2alpha_ckpt_dir}
+        if cfg.calibration_gamma is not None:  # the results of a validation run of the same dataset, net, modality
+            assert folders[prepared].split == "proposed", path
+            validation = [experiment.load(p, "alpha2w") for p in EXPERIMENTS
+                          if os.path.join(experiment.load(p, "alpha2w").ckpt_dir, "results.json")
+                          == cfg.calibration_gamma]
+            assert len(validation) == 1, path
+            val_cfg = validation[0]
             assert (val_cfg.model_name, val_cfg.modality, val_cfg.unseen_norm_matching) == \
-                (cfg.model_name, cfg.modality, cfg.unseen_norm_matching), name
-            val_prepared = folders[os.path.normpath(os.path.join(ROOT, val_cfg.prepared_dir))]
-            assert val_prepared.split != "proposed" and val_prepared.data_dir == folders[prepared].data_dir, name
-            assert val_cfg.calibration_gamma is None, name
+                (cfg.model_name, cfg.modality, cfg.unseen_norm_matching), path
+            val_prepared = folders[val_cfg.prepared_dir]
+            assert val_prepared.split != "proposed" and val_prepared.data_dir == folders[prepared].data_dir, path
+            assert val_cfg.calibration_gamma is None, path
 
 
 def test_pipeline_table_runs_read_the_folders_their_preparation_writes():
@@ -162,8 +178,8 @@ def test_pipeline_table_runs_read_the_folders_their_preparation_writes():
     for run in table["runs"]:
         prepare = config.load_config(pipeline.stage_configs(table, "prepare", run)[0], datasets.PREPARE_SCHEMA)
         prepared = os.path.normpath(os.path.join(ROOT, prepare.out_dir))
+        assert prepared == layout.prepared_dir(run), run
         for path in pipeline.stage_configs(table, "finetune", run):
-            finetune = config.load_config(path, stage_module("cnn_finetune.py").SCHEMA)
-            assert os.path.dirname(resolve(finetune.train_split_json)) == prepared, path
+            assert os.path.dirname(seen_configs.load_finetune(path).train_split_json) == prepared, path
         for path in pipeline.stage_configs(table, "alpha2w", run):
-            assert os.path.normpath(os.path.join(ROOT, experiment.load(path, "alpha2w").prepared_dir)) == prepared
+            assert experiment.load(path, "alpha2w").prepared_dir == prepared, path

@@ -28,6 +28,8 @@ def config_parser(description, hint):
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("config", nargs="?", help=hint)
     parser.add_argument("--config_json", help="the same, in the original release's spelling")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the config with every derived key filled in, and exit without running")
     return parser
 
 
@@ -40,6 +42,6 @@ def parse_config_args(parser, argv):
     return args
 
 
-def config_path_from_args(description, argv, hint):
-    """The config path of a stage command without options of its own."""
-    return parse_config_args(config_parser(description, hint), argv).config
+def config_args(description, argv, hint):
+    """The arguments of a stage command without options of its own: `config` (the path) and `print_config`."""
+    return parse_config_args(config_parser(description, hint), argv)

@@ -8,11 +8,23 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import types
 
 from utils.cli import UserError
 
 REQUIRED = object()
+
+
+class _Derived:
+    """The default of a key that the stage derives (a network fact, a count read from the data, a path of the output
+    layout) when the config leaves it out; a config that states it must agree (facts) or overrides it (paths)."""
+
+    def __repr__(self):
+        return "DERIVED"
+
+
+DERIVED = _Derived()
 
 _TYPE_WORDS = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string",
                list: "a list", dict: "an object", type(None): "null"}
@@ -108,6 +120,38 @@ def validate(raw, schema, source):
                 raise UserError(f"{source}: key '{key}' is {value!r}; it must be {field.valid}")
         values[key] = float(value) if field.types == (float,) else value
     return types.SimpleNamespace(**values)
+
+
+def settle(cfg, key, derived, source, origin):
+    """Set a DERIVED key of `cfg` to `derived`; a stated value must equal it, else a one-line error naming `origin`
+    (where the derived value comes from). Returns the value."""
+    stated = getattr(cfg, key)
+    if stated is DERIVED:
+        setattr(cfg, key, derived)
+    elif stated != derived:
+        raise UserError(f"{source}: '{key}' is {json.dumps(stated)}, but it is {json.dumps(derived)} from {origin}; "
+                        "leave the key out (it is derived) or fix it")
+    return derived
+
+
+def default(cfg, key, value):
+    """Set a DERIVED key of `cfg` that a config may override (a path, a choice with a derived default)."""
+    if getattr(cfg, key) is DERIVED:
+        setattr(cfg, key, value)
+    return getattr(cfg, key)
+
+
+def resolved_dict(cfg):
+    """The config as a JSON object with every derived key filled in: what the stage actually ran with."""
+    return {key: value for key, value in vars(cfg).items() if value is not DERIVED}
+
+
+def print_resolved(cfg):
+    """--print-config: the resolved config as JSON on stdout; keys the data decides when the stage runs, on stderr."""
+    print(json.dumps(resolved_dict(cfg), indent=2))
+    pending = [key for key, value in vars(cfg).items() if value is DERIVED]
+    if pending:
+        print(f"derived from the data when the stage runs: {', '.join(pending)}", file=sys.stderr)
 
 
 def load_config(path, schema):

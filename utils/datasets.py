@@ -247,6 +247,65 @@ def _per_class_sample(rng, indices, class_ids, cap):
     return np.sort(np.concatenate([rng.permutation(g)[:cap] for g in groups])).astype(np.int64)
 
 
+@dataclasses.dataclass
+class Split:
+    """Class ids and image indices (into the dataset's image table) of one GZSL split as it is being prepared."""
+    seen_ids: list
+    unseen_ids: list
+    trainval: np.ndarray
+    test_seen: np.ndarray
+    test_unseen: np.ndarray
+    keep_ids: list       # every class kept (seen, unseen and, for a validation split, the unused test classes)
+
+    def parts(self):
+        return self.trainval, self.test_seen, self.test_unseen
+
+
+def _validation_split(cfg, raw, split, name_to_id, rng):
+    """validationN: valclassesN play the unseen classes, trainval images only; the test images stay untouched."""
+    k = cfg.split[-1]
+    train_ids = _class_list(cfg.split_dir, f"trainclasses{k}.txt", name_to_id)
+    val_ids = _class_list(cfg.split_dir, f"valclasses{k}.txt", name_to_id)
+    if set(train_ids + val_ids) != set(split.seen_ids):
+        raise UserError(f"{cfg.split_dir}: trainclasses{k}.txt + valclasses{k}.txt must make up trainvalclasses.txt")
+    in_train = np.isin(raw.image_class_ids[split.trainval], train_ids)
+    trainval, test_seen = _per_class_holdout(rng, split.trainval[in_train], raw.image_class_ids,
+                                             cfg.validation_seen_test_fraction)
+    return Split(train_ids, val_ids, trainval, test_seen, split.trainval[~in_train], split.keep_ids)
+
+
+def _class_range(cfg, raw, split, source):
+    """Only the classes (and their images) with original ids in `class_id_range`: a smaller GZSL benchmark."""
+    if len(cfg.class_id_range) != 2 or not all(isinstance(v, int) for v in cfg.class_id_range):
+        raise UserError(f"{source}: 'class_id_range' must be [first, last] original class ids, e.g. [1, 50]")
+    first, last = cfg.class_id_range
+    inside = [i for i in raw.class_ids if first <= i <= last]
+    seen_ids = [i for i in split.seen_ids if first <= i <= last]
+    unseen_ids = [i for i in split.unseen_ids if first <= i <= last]
+    if not seen_ids or not unseen_ids:
+        raise UserError(f"{source}: class_id_range {cfg.class_id_range} keeps {len(seen_ids)} seen and "
+                        f"{len(unseen_ids)} unseen classes; a GZSL split needs at least one of each")
+    return Split(seen_ids, unseen_ids, *(part[np.isin(raw.image_class_ids[part], inside)] for part in split.parts()),
+                 inside)
+
+
+def _capped(cfg, raw, split, rng, source):
+    """A seeded sample of at most `max_images_per_class` images per class of every part, for quick runs."""
+    if cfg.max_images_per_class < 2:
+        raise UserError(f"{source}: 'max_images_per_class' must be at least 2 (a seen-val image and a training "
+                        "one per class), or null")
+    return dataclasses.replace(split, **dict(zip(("trainval", "test_seen", "test_unseen"), (
+        _per_class_sample(rng, part, raw.image_class_ids, cfg.max_images_per_class) for part in split.parts()))))
+
+
+def _check_images_exist(cfg, raw, split):
+    for part in split.parts():
+        missing = [p for p in (raw.image_paths[i] for i in part) if not os.path.isfile(os.path.join(cfg.image_dir, p))]
+        if missing:
+            raise UserError(f"{os.path.join(cfg.image_dir, missing[0])}: image not found ({len(missing)} listed "
+                            "images missing); fix 'image_dir', or set 'check_images' to false to prepare lists only")
+
+
 def prepare(cfg, source="config"):
     """Build the prepared layout from the official files; return its split_info dict."""
     raw = READERS[cfg.dataset_format](cfg)
@@ -254,49 +313,18 @@ def prepare(cfg, source="config"):
     seen_ids = _class_list(cfg.split_dir, "trainvalclasses.txt", name_to_id)
     unseen_ids = _class_list(cfg.split_dir, "testclasses.txt", name_to_id)
     _check_split(raw, cfg, seen_ids, unseen_ids)
-    trainval, test_seen, test_unseen = raw.trainval, raw.test_seen, raw.test_unseen
+    split = Split(seen_ids, unseen_ids, raw.trainval, raw.test_seen, raw.test_unseen, raw.class_ids)
     rng = np.random.default_rng(cfg.random_seed)
-    if cfg.split != "proposed":  # the val classes play the unseen ones; the test images stay untouched
-        k = cfg.split[-1]
-        train_ids = _class_list(cfg.split_dir, f"trainclasses{k}.txt", name_to_id)
-        val_ids = _class_list(cfg.split_dir, f"valclasses{k}.txt", name_to_id)
-        if set(train_ids + val_ids) != set(seen_ids):
-            raise UserError(f"{cfg.split_dir}: trainclasses{k}.txt + valclasses{k}.txt must make up trainvalclasses.txt")
-        seen_ids, unseen_ids = train_ids, val_ids
-        in_train = np.isin(raw.image_class_ids[trainval], train_ids)
-        test_unseen = trainval[~in_train]
-        trainval, test_seen = _per_class_holdout(rng, trainval[in_train], raw.image_class_ids,
-                                                 cfg.validation_seen_test_fraction)
-    keep_ids = raw.class_ids
+    if cfg.split != "proposed":
+        split = _validation_split(cfg, raw, split, name_to_id, rng)
     if cfg.class_id_range is not None:
-        if len(cfg.class_id_range) != 2 or not all(isinstance(v, int) for v in cfg.class_id_range):
-            raise UserError(f"{source}: 'class_id_range' must be [first, last] original class ids, e.g. [1, 50]")
-        first, last = cfg.class_id_range
-        keep_ids = [i for i in raw.class_ids if first <= i <= last]
-        seen_ids = [i for i in seen_ids if first <= i <= last]
-        unseen_ids = [i for i in unseen_ids if first <= i <= last]
-        if not seen_ids or not unseen_ids:
-            raise UserError(f"{source}: class_id_range {cfg.class_id_range} keeps {len(seen_ids)} seen and "
-                            f"{len(unseen_ids)} unseen classes; a GZSL split needs at least one of each")
-        keep = lambda part: part[np.isin(raw.image_class_ids[part], keep_ids)]  # noqa: E731
-        trainval, test_seen, test_unseen = keep(trainval), keep(test_seen), keep(test_unseen)
+        split = _class_range(cfg, raw, split, source)
     if cfg.max_images_per_class is not None:
-        if cfg.max_images_per_class < 2:
-            raise UserError(f"{source}: 'max_images_per_class' must be at least 2 (a seen-val image and a training "
-                            "one per class), or null")
-        cap = cfg.max_images_per_class
-        trainval, test_seen, test_unseen = (_per_class_sample(rng, part, raw.image_class_ids, cap)
-                                            for part in (trainval, test_seen, test_unseen))
-    seen_ids, unseen_ids = sorted(seen_ids), sorted(unseen_ids)
-    seen_train, seen_val = _per_class_holdout(rng, trainval, raw.image_class_ids, cfg.seen_val_fraction)
-
+        split = _capped(cfg, raw, split, rng, source)
+    seen_ids, unseen_ids = sorted(split.seen_ids), sorted(split.unseen_ids)
+    seen_train, seen_val = _per_class_holdout(rng, split.trainval, raw.image_class_ids, cfg.seen_val_fraction)
     if cfg.check_images:
-        for part in (trainval, test_seen, test_unseen):
-            missing = [p for p in (raw.image_paths[i] for i in part) if not os.path.isfile(os.path.join(cfg.image_dir, p))]
-            if missing:
-                raise UserError(f"{os.path.join(cfg.image_dir, missing[0])}: image not found ({len(missing)} listed "
-                                "images missing); fix 'image_dir', or set 'check_images' to false to prepare lists only")
-
+        _check_images_exist(cfg, raw, split)
     seen_index = {c: i for i, c in enumerate(seen_ids)}
     unseen_index = {c: i for i, c in enumerate(unseen_ids)}
 
@@ -304,23 +332,27 @@ def prepare(cfg, source="config"):
         return [raw.image_paths[i] for i in part], [index[raw.image_class_ids[i]] for i in part]
 
     lists = {"seen_train": listing(seen_train, seen_index), "seen_val": listing(seen_val, seen_index),
-             "seen_test": listing(test_seen, seen_index), "unseen_test": listing(test_unseen, unseen_index)}
-    rows = [raw.class_ids.index(i) for i in keep_ids]
-    out_dir = os.path.abspath(cfg.out_dir)
-    info = {
-        "dataset": cfg.name, "dataset_format": cfg.dataset_format,
-        "split": cfg.split, "out_dir": cfg.out_dir, "class_id_range": cfg.class_id_range,
-        "image_dir": os.path.relpath(os.path.abspath(cfg.image_dir), out_dir),
-        "seen_val_source": f"seeded per-class split of trainval ({cfg.seen_val_fraction:g} held out per class, seed "
-                           f"{cfg.random_seed}); xlsa17 train_loc/val_loc split classes, not images",
-        "counts": {"seen_classes": len(seen_ids), "unseen_classes": len(unseen_ids),
-                   "attributes": len(raw.attribute_names), "trainval": int(len(trainval)),
-                   **{name: len(paths) for name, (paths, _) in lists.items()}},
-        "config": dict(vars(cfg)),
-    }
+             "seen_test": listing(split.test_seen, seen_index), "unseen_test": listing(split.test_unseen, unseen_index)}
+    info = _split_info(cfg, raw, seen_ids, unseen_ids, split, lists)
+    rows = [raw.class_ids.index(i) for i in split.keep_ids]
     with io.atomic_dir(cfg.out_dir) as tmp:
         splits.write_prepared(
-            tmp, [(i, raw.class_names[raw.class_ids.index(i)]) for i in keep_ids], seen_ids, unseen_ids, lists,
+            tmp, [(i, raw.class_names[raw.class_ids.index(i)]) for i in split.keep_ids], seen_ids, unseen_ids, lists,
             raw.attributes[rows], None if raw.attributes_binary is None else raw.attributes_binary[rows],
             raw.attribute_names, info)
     return info
+
+
+def _split_info(cfg, raw, seen_ids, unseen_ids, split, lists):
+    """split_info.json: what was prepared, from what, and the counts."""
+    return {
+        "dataset": cfg.name, "dataset_format": cfg.dataset_format,
+        "split": cfg.split, "out_dir": cfg.out_dir, "class_id_range": cfg.class_id_range,
+        "image_dir": os.path.relpath(os.path.abspath(cfg.image_dir), os.path.abspath(cfg.out_dir)),
+        "seen_val_source": f"seeded per-class split of trainval ({cfg.seen_val_fraction:g} held out per class, seed "
+                           f"{cfg.random_seed}); xlsa17 train_loc/val_loc split classes, not images",
+        "counts": {"seen_classes": len(seen_ids), "unseen_classes": len(unseen_ids),
+                   "attributes": len(raw.attribute_names), "trainval": int(len(split.trainval)),
+                   **{name: len(paths) for name, (paths, _) in lists.items()}},
+        "config": dict(vars(cfg)),
+    }

@@ -11,7 +11,7 @@ import os
 import numpy as np
 from scipy.stats import rankdata
 
-from utils import io
+from utils import config, io
 from utils.cli import UserError
 from utils.tf_compat import slim, tf, tf1
 
@@ -160,9 +160,7 @@ def load_alphas(cfg, prepared, source):
     alphas = io.require_finite(io.read_npy(alphas_path, "alpha_extraction.py").astype(np.float64), alphas_path,
                                "redo alpha_extraction.py (a diverged network gives non-finite gradients)")
     class_ids = io.read_npy(os.path.join(cfg.alphadir, "class_ids.npy"), "alpha_extraction.py")
-    if alphas.shape[1] != cfg.n_alphas:
-        raise UserError(f"{source}: 'n_alphas' is {cfg.n_alphas} but {cfg.alphadir} holds alphas of "
-                        f"{alphas.shape[1]} channels")
+    config.settle(cfg, "n_alphas", alphas.shape[1], source, f"the alphas in {cfg.alphadir}")
     present = set(class_ids.tolist())
     foreign = sorted(present - set(prepared.seen_ids))
     if foreign:

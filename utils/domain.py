@@ -9,7 +9,7 @@ import os
 import numpy as np
 import scipy.io
 
-from utils import io
+from utils import config, io
 from utils.cli import UserError
 
 # Reed et al.'s CUB caption features name 17 classes differently from CUB's classes.txt.
@@ -140,6 +140,9 @@ def named_class_vectors(cfg, class_ids, class_names, attribute_names):
         vectors, names = class_attributes(getattr(cfg, key), class_ids, key), attribute_names
     elif cfg.modality == "captions" and cfg.caption_format == "text":
         key = "attrdir"
+        if cfg.n_attr is config.DERIVED:
+            raise UserError(f"{cfg.attrdir}: text captions need 'n_attr' in the experiment config (the size of "
+                            "their TF-IDF vocabulary)")
         vectors, names = _tfidf(cfg.attrdir, class_names, cfg.n_attr, key)
     else:
         key = "attrdir"
@@ -150,5 +153,6 @@ def named_class_vectors(cfg, class_ids, class_names, attribute_names):
         else:
             vectors = _reed_w2v(cfg.attrdir, class_names, key)
         names = [f"{cfg.modality} dim {j}" for j in range(vectors.shape[1])]
-    io.require_finite(vectors, getattr(cfg, key), f"every class needs a complete domain vector (fix the file or '{key}')")
+    io.require_finite(vectors, getattr(cfg, key),
+                      f"every class needs a complete domain vector (fix the file or '{key}')")
     return vectors, names

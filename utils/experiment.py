@@ -1,54 +1,68 @@
 """The NIWT experiment config: one JSON per dataset x network x modality (`arg_configs/<net>_config_<DATASET>.json`),
-read by mod2alpha.py and alpha2w.py, as in the original release. Paths are relative to the repository root.
+read by mod2alpha.py, alpha2w.py and explain.py, as in the original release. Paths are relative to the repository
+root.
 
-Keys keep the original's names and meanings; new keys are marked "(new)". Each stage requires its own keys and the
-common ones; the other stage's keys may be left out (a config for one stage only), but unknown keys are errors.
+Keys keep the original's names and meanings; new keys are marked "(new)". A config states what its experiment
+chooses: the rest has the original's defaults, network facts come from the nets factory (utils/nets_factory.py),
+counts from the data (`n_attr` from the domain vectors, `n_alphas` from the alphas, `n_train_class` from the seen
+classes) and every stage-to-stage path from the output layout (utils/layout.py) of (dataset, model_name, modality).
+A stated fact must agree with the derived one; a stated path is used as given. Each stage requires its own keys and
+the common ones; the other stage's keys may be left out (a config for one stage only), but unknown keys are errors.
 """
 import dataclasses
 import os
 
-from utils import config, io, nets_factory
+from utils import config, io, layout, nets_factory
 from utils.cli import UserError
-from utils.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Field, Range
+from utils.config import AT_LEAST_ONE, DERIVED, NON_NEGATIVE, POSITIVE, Field, Range
 
 MODALITIES = ("attributes", "captions", "wikipedia")
 CAPTION_FORMATS = ("reed_w2v", "sent_mat", "text")
 SAMPLING_MODES = ("imagenet", "seen", "noise")
 OPTIMIZERS = ("adam", "sgd", "sgd_momentum")
+HELD_OUT_SEEN_CLASSES = 5  # the original holds out 5 seen classes to validate mod2alpha (AwA2 35/40, CUB 145/150)
 
 COMMON = {
-    "dataset": Field((str,), help="dataset name, e.g. CUB (used in messages and outputs)"),
-    "prepared_dir": Field((str,), help="(new) the prepared folder: classes.json, class attributes, image lists"),
-    "random_seed": Field((int,), valid=NON_NEGATIVE),
-    "modality": Field((str,), choices=MODALITIES),
-    "n_alphas": Field((int,), valid=AT_LEAST_ONE, help="channels of the alpha layer"),
-    "alphadir": Field((str,), help="alpha_extraction.py's save_path"),
-    "dom2alpha_ckpt_dir": Field((str,), help="mod2alpha output folder: best checkpoint and class alphas"),
+    "dataset": Field((str,), help="the run's name, e.g. CUB or SYNTH_val1: it keys the output layout"),
+    "prepared_dir": Field((str,), default=DERIVED, help="(new) the prepared folder (default data/prepared/<dataset>)"),
+    "random_seed": Field((int,), default=1234, valid=NON_NEGATIVE),
+    "modality": Field((str,), default="attributes", choices=MODALITIES),
+    "model_name": nets_factory.MODEL_FIELDS["model_name"],
+    "n_alphas": Field((int,), default=DERIVED, valid=AT_LEAST_ONE, help="channels of the alpha layer (derived)"),
+    "alphadir": Field((str,), default=DERIVED, help="alpha_extraction.py's save_path (derived)"),
+    "dom2alpha_ckpt_dir": Field((str,), default=DERIVED,
+                                help="mod2alpha output folder: best checkpoint and class alphas (derived)"),
     "learning_rate": Field((float,), valid=POSITIVE, help="of both trained stages, as in the original"),
     "num_epochs": Field((int,), valid=AT_LEAST_ONE, help="of both trained stages, as in the original"),
 }
 
 MOD2ALPHA = {
-    "supervision": Field((str,), choices=("class",), help="domain vectors are per class"),
-    "classattrdir": Field((str, type(None)), default=None,
-                          help="continuous class attributes: the prepared class_attributes.npy or the official .txt"),
-    "classattrdir_binary": Field((str, type(None)), default=None, help="binary class attributes (.npy or .txt)"),
+    "supervision": Field((str,), default="class", choices=("class",), help="domain vectors are per class"),
+    "classattrdir": Field((str, type(None)), default=DERIVED,
+                          help="continuous class attributes: the prepared class_attributes.npy (default) or the "
+                               "official .txt"),
+    "classattrdir_binary": Field((str, type(None)), default=DERIVED,
+                                 help="binary class attributes (default: the prepared .npy)"),
     "a2t": Field((bool,), default=False, help="use classattrdir_binary instead of classattrdir"),
     "attrdir": Field((str, type(None)), default=None,
                      help="captions / wikipedia source: see caption_format; wikipedia: a .mat with PredicateMatrix"),
     "caption_format": Field((str, type(None)), default=None, choices=CAPTION_FORMATS + (None,),
                             help="(new) captions: reed_w2v (attrdir 'text_c10,w2v_c10'), sent_mat (xlsa17 .mat), "
                                  "text (TF-IDF of text files)"),
-    "n_attr": Field((int,), valid=AT_LEAST_ONE, help="length of the domain vectors"),
-    "n_train_class": Field((int,), valid=AT_LEAST_ONE, help="seen classes that train the map; the other seen classes validate it"),
-    "dom2alpha_model": Field((str,), choices=("linear", "multilayer", "2layer")),
+    "n_attr": Field((int,), default=DERIVED, valid=AT_LEAST_ONE,
+                    help="length of the domain vectors (derived; text captions: the vocabulary size, required)"),
+    "n_train_class": Field((int,), default=DERIVED, valid=AT_LEAST_ONE,
+                           help=f"seen classes that train the map; the other seen classes validate it (default: all "
+                                f"but {HELD_OUT_SEEN_CLASSES}, as the original's 35/40 and 145/150)"),
+    "dom2alpha_model": Field((str,), default="linear", choices=("linear", "multilayer", "2layer")),
     "n_hidden_1": Field((int, type(None)), default=None, valid=AT_LEAST_ONE, help="multilayer: first hidden layer"),
     "n_hidden_2": Field((int, type(None)), default=None, valid=AT_LEAST_ONE, help="multilayer: second hidden layer"),
     "n_hidden": Field((int, type(None)), default=None, valid=AT_LEAST_ONE, help="2layer: hidden layer"),
-    "alpha_loss_type": Field((str,), choices=("cd", "l1", "cdandl1")),
+    "alpha_loss_type": Field((str,), default="cd", choices=("cd", "l1", "cdandl1")),
     "cdl1_reg": Field((float,), default=1.0, valid=NON_NEGATIVE, help="cdandl1: weight of the cosine term"),
-    "dom2alpha_lambda_reg": Field((float,), default=0.0, valid=NON_NEGATIVE, help="weight of |l2(pred) - l2(alphas)| per batch"),
-    "dom2alpha_batch_size": Field((int,), valid=AT_LEAST_ONE),
+    "dom2alpha_lambda_reg": Field((float,), default=0.0, valid=NON_NEGATIVE,
+                                  help="weight of |l2(pred) - l2(alphas)| per batch"),
+    "dom2alpha_batch_size": Field((int,), default=64, valid=AT_LEAST_ONE),
     "class_level_loss": Field((bool,), default=True,
                               help="(new) cd loss evaluated exactly with one term per class; false: per image"),
     "ridge_lambda": Field((float, str), default="-3,4", valid=POSITIVE,
@@ -56,33 +70,40 @@ MOD2ALPHA = {
 }
 
 ALPHA2W = {
-    "ckpt_path": Field((str,), help="the finetuned seen network: a prefix or a folder such as <save_path>/best"),
-    **nets_factory.MODEL_FIELDS,
-    "layer_name": Field((str,), help="alpha layer, e.g. conv5/conv5_3 or vgg_16/conv5/conv5_3"),
+    "ckpt_path": Field((str,), default=DERIVED,
+                       help="the finetuned seen network: a prefix or a folder such as <save_path>/best (derived)"),
+    **{key: field for key, field in nets_factory.MODEL_FIELDS.items() if key != "model_name"},
+    "layer_name": Field((str,), default=DERIVED,
+                        help="alpha layer, e.g. conv5/conv5_3 or vgg_16/conv5/conv5_3 (default: the net's)"),
     "last_layer": Field((str, type(None)), default=None,
                         help="penultimate end point the heads read (vgg_16/fc7, resnet_v1_101/block4); checked"),
-    "batch_size": Field((int,), valid=AT_LEAST_ONE, help="examples per alpha2w step"),
-    "num_workers": Field((int,), valid=AT_LEAST_ONE, help="parallel image decoding"),
-    "unseen_w_init": Field((str,), choices=("seen_centered", "seen_mean"),
+    "batch_size": Field((int,), default=64, valid=AT_LEAST_ONE, help="examples per alpha2w step"),
+    "num_workers": Field((int,), default=2, valid=AT_LEAST_ONE, help="parallel image decoding"),
+    "unseen_w_init": Field((str,), default="seen_centered", choices=("seen_centered", "seen_mean"),
                            help="per input dim N(mean, std) of the seen weights, or their mean"),
-    "sampling_mode": Field((str,), choices=SAMPLING_MODES, help="probe images: a list, seen train images, noise"),
+    "sampling_mode": Field((str,), default="imagenet", choices=SAMPLING_MODES,
+                           help="probe images: a list, seen train images, noise"),
     "sampling_images": Field((str, type(None)), default=None,
                              help="imagenet: a pickled list of image paths or a text list, one path per line"),
-    "n_probe_images": Field((int,), default=3000, valid=AT_LEAST_ONE, help="(new) probe images drawn with the seed (the original: 3000)"),
+    "n_probe_images": Field((int,), default=3000, valid=AT_LEAST_ONE,
+                            help="(new) probe images drawn with the seed (the original: 3000)"),
     "examples_per_class": Field((int, str), default=200, valid=AT_LEAST_ONE,
                                 help="(new) examples per unseen class, or \"test_counts\" (the original)"),
     "reg_lambda": Field((float,), valid=NON_NEGATIVE, help="weight of the pull towards the mean seen weight"),
-    "reg_loss": Field((str,), choices=("dimn_wise_l2",)),
-    "optimizer": Field((str,), choices=OPTIMIZERS),
-    "zsl_loss_estop_window": Field((int,), default=40, valid=AT_LEAST_ONE, help="iterations without improvement before stopping"),
-    "eps_perc": Field((float,), default=0.01, valid=Range(0, 1, high_open=True), help="relative loss decrease that counts as an improvement"),
-    "ckpt_dir": Field((str,), help="alpha2w output folder"),
+    "reg_loss": Field((str,), default="dimn_wise_l2", choices=("dimn_wise_l2",)),
+    "optimizer": Field((str,), default="adam", choices=OPTIMIZERS),
+    "zsl_loss_estop_window": Field((int,), default=40, valid=AT_LEAST_ONE,
+                                   help="iterations without improvement before stopping"),
+    "eps_perc": Field((float,), default=0.01, valid=Range(0, 1, high_open=True),
+                      help="relative loss decrease that counts as an improvement"),
+    "ckpt_dir": Field((str,), default=DERIVED, help="alpha2w output folder (derived)"),
     "cache_frozen_features": Field((bool,), default=True,
                                    help="(new) compute the frozen trunk once (fast); false: the original's path"),
     "unseen_norm_matching": Field((bool,), default=False,
                                   help="(new) score with unseen weights scaled to the mean seen norm and bias"),
     "calibration_gamma": Field((float, str, type(None)), default=None,
-                               help="(new) calibrated stacking: a number, or a validation run's results.json"),
+                               help="(new) calibrated stacking: a number, a validation run's name (its alpha2w "
+                                    "results for this net and modality) or its results.json"),
 }
 
 STAGES = {"mod2alpha": MOD2ALPHA, "alpha2w": ALPHA2W}
@@ -95,17 +116,42 @@ def _optional(field):
     return dataclasses.replace(field, types=field.types + (type(None),), default=None)
 
 
-def load(path, stage):
-    """Read and validate an experiment config for `stage`; check the keys that depend on each other."""
+def load(path, stage=None):
+    """Read and validate an experiment config for `stage` (None: for any stage, as the pipeline reads it) and fill
+    in what it derives; check the keys that depend on each other."""
     other = {key for name, keys in STAGES.items() if name != stage for key in keys}
     schema = {key: _optional(field) if key in other else field for key, field in SCHEMA.items()}
     cfg = config.load_config(path, schema)
+    resolve(cfg, path)
     if stage == "mod2alpha":
         _check_mod2alpha(cfg, path)
-    elif cfg.sampling_mode == "imagenet" and cfg.sampling_images is None:
+    elif stage == "alpha2w" and cfg.sampling_mode == "imagenet" and cfg.sampling_images is None:
         raise UserError(f"{path}: 'sampling_mode' imagenet reads 'sampling_images', which is null; give a list of "
                         "probe images or use sampling_mode \"seen\" or \"noise\"")
     return cfg
+
+
+def resolve(cfg, source):
+    """Fill in the network facts and the paths of the output layout that the config leaves out. What the data
+    decides (n_attr, n_alphas, n_train_class) is settled by the stage that reads it."""
+    nets_factory.spec_from_config(cfg, source)
+    config.default(cfg, "layer_name", nets_factory.get_spec(cfg.model_name).alpha_layer)
+    run, kind = (cfg.dataset, cfg.model_name), (cfg.modality, cfg.caption_format)
+    config.default(cfg, "prepared_dir", layout.prepared_dir(cfg.dataset))
+    config.default(cfg, "ckpt_path", layout.finetuned_checkpoint(*run))
+    config.default(cfg, "alphadir", layout.alphas_dir(*run, cfg.layer_name))
+    config.default(cfg, "dom2alpha_ckpt_dir", layout.mod2alpha_dir(*run, *kind))
+    config.default(cfg, "ckpt_dir", layout.alpha2w_dir(*run, *kind))
+    config.default(cfg, "classattrdir", os.path.join(cfg.prepared_dir, "class_attributes.npy"))
+    config.default(cfg, "classattrdir_binary", os.path.join(cfg.prepared_dir, "class_attributes_binary.npy"))
+    gamma = cfg.calibration_gamma
+    if isinstance(gamma, str) and "/" not in gamma and not gamma.endswith(".json"):  # a validation run's name
+        cfg.calibration_gamma = os.path.join(layout.alpha2w_dir(gamma, cfg.model_name, *kind), "results.json")
+
+
+def n_train_class(cfg, n_seen, source):
+    """The seen classes that train mod2alpha: the config's, or all but the original's 5 held out."""
+    return config.default(cfg, "n_train_class", n_seen - HELD_OUT_SEEN_CLASSES)
 
 
 def _check_mod2alpha(cfg, path):

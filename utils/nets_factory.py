@@ -6,12 +6,12 @@ read, the logits scope that finetuning re-initialises, the default image size an
 import dataclasses
 import functools
 
+from utils.tf_compat import slim, tf  # before tf_slim: TensorFlow's start-up lines are filtered there
 from tf_slim.nets import resnet_v1, vgg
 
-from utils import efficientnet_lite, small_cnn
+from utils import config, efficientnet_lite, small_cnn
 from utils.cli import UserError
-from utils.config import AT_LEAST_ONE, Field
-from utils.tf_compat import slim, tf
+from utils.config import AT_LEAST_ONE, DERIVED, Field
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +27,11 @@ class NetSpec:
     preprocessing: str             # default name in the preprocessing factory
     takes_dropout: bool = True
     folded_layer: str = None       # a dense layer over the pooled alpha layer: importances fold through it (alpha2w)
+
+    @property
+    def model_class(self):
+        """The original's model_class: the module the net comes from (vgg, resnet_v1, small_cnn, efficientnet)."""
+        return self.net_fn.__module__.rsplit(".", 1)[-1].replace("efficientnet_lite", "efficientnet")
 
 
 NETWORKS = {
@@ -58,13 +63,15 @@ NETWORKS = {
 }
 
 
-# The config keys (the original release's names) by which every stage picks and feeds its network.
+# The config keys (the original release's names) by which every stage picks and feeds its network. Only model_name is
+# needed: the others follow from it (a stated model_class or scope must agree; image_size and preprocess_fn default
+# to the net's and may be changed).
 MODEL_FIELDS = {
-    "model_class": Field((str,), help="family of model_name: vgg, resnet_v1, small_cnn, efficientnet"),
+    "model_class": Field((str,), default=DERIVED, help="family of model_name: vgg, resnet_v1, small_cnn, efficientnet"),
     "model_name": Field((str,), choices=tuple(NETWORKS)),
-    "scope": Field((str,), help="the net's arg scope, e.g. vgg_arg_scope"),
-    "image_size": Field((int,), valid=AT_LEAST_ONE),
-    "preprocess_fn": Field((str,)),
+    "scope": Field((str,), default=DERIVED, help="the net's arg scope, e.g. vgg_arg_scope"),
+    "image_size": Field((int,), default=DERIVED, valid=AT_LEAST_ONE, help="default: the net's"),
+    "preprocess_fn": Field((str,), default=DERIVED, help="default: the net's preprocessing"),
 }
 
 
@@ -75,12 +82,15 @@ def get_spec(name):
 
 
 def spec_from_config(cfg, source):
-    """The NetSpec of a stage config's `model_name`, checked against its `model_class` and `scope` keys."""
+    """The NetSpec of a stage config's `model_name`; fills in the MODEL_FIELDS it leaves out and checks those it
+    states against the net."""
     spec = get_spec(cfg.model_name)
-    if not cfg.model_name.startswith(cfg.model_class):
+    if cfg.model_class is not DERIVED and not cfg.model_name.startswith(cfg.model_class):
         raise UserError(f"{source}: 'model_class' {cfg.model_class} does not match 'model_name' {cfg.model_name}")
-    if spec.arg_scope_fn.__name__ != cfg.scope:
-        raise UserError(f"{source}: 'scope' of {cfg.model_name} is '{spec.arg_scope_fn.__name__}'")
+    config.default(cfg, "model_class", spec.model_class)
+    config.settle(cfg, "scope", spec.arg_scope_fn.__name__, source, f"model_name {cfg.model_name}")
+    config.default(cfg, "image_size", spec.default_image_size)
+    config.default(cfg, "preprocess_fn", spec.preprocessing)
     return spec
 
 
@@ -90,6 +100,14 @@ def penultimate_features(spec, end_points):
     if features.shape.ndims == 4:
         features = tf.reduce_mean(features, [1, 2], name="penultimate_mean")
     return features
+
+
+def dense_logits(spec, features):
+    """The logits layer as a matrix product over the penultimate features [N, D] (each net's logits are a fully
+    connected layer, or a 1x1 convolution over a 1x1 map, of them): the seen head without the trunk."""
+    weights = slim.get_unique_variable(f"{spec.logits_scope}/weights")
+    biases = slim.get_unique_variable(f"{spec.logits_scope}/biases")
+    return tf.matmul(features, tf.reshape(weights, [-1, weights.shape[-1]])) + biases
 
 
 def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False, dropout_keep_prob=0.5):

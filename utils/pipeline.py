@@ -17,7 +17,7 @@ import os
 import shutil
 import sys
 
-from utils import io
+from utils import config, io
 from utils.cli import UserError, main_guard
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -82,6 +82,17 @@ STAGE_ORDER = tuple(STAGES)
 CONFIG_STAGES = tuple(s for s in STAGE_ORDER if s not in ("generate", "convert"))  # those run on config files
 
 
+def resolved_config(stage, config_path):
+    """The config a stage runs with: read, validated and with its derived keys (network facts, layout paths)
+    filled in by the stage's own loader, so the pipeline sees the paths the stage will read and write."""
+    from utils import experiment, seen_configs  # they import TensorFlow: only when configs are resolved
+    if stage == "prepare":
+        return io.read_json(config_path)
+    load = {"finetune": seen_configs.load_finetune, "alpha_extract": seen_configs.load_alpha_extract}.get(
+        stage, experiment.load)
+    return config.resolved_dict(load(config_path))
+
+
 def load_table(path=TABLE):
     try:
         return io.read_json(path)
@@ -129,7 +140,7 @@ def file_digest(path):
     return digest.hexdigest()
 
 
-class StageRun:
+class Step:
     """One stage on one config: its command, its outputs, and whether its stamp says it is up to date."""
 
     def __init__(self, stage, raw, config_path, label):
@@ -191,11 +202,11 @@ def rerooted(raw, base, out_root, folders):
 
 
 def variant(stage, config_path, out_root, folders, seed, config_dir):
-    """A copy of a shipped config with its outputs (and inputs produced by the pipeline) under `out_root` and, for
-    every stage after preparation (the dataset and its splits stay fixed), `random_seed` = seed; written to
+    """A copy of a shipped config, resolved, with its outputs (and inputs produced by the pipeline) under `out_root`
+    and, for every stage after preparation (the dataset and its splits stay fixed), `random_seed` = seed; written to
     `config_dir` under the config's path in the repository, only when its content changed. The experiment configs,
     read by mod2alpha, alpha2w and explain, so have one derived copy."""
-    raw = rerooted(io.read_json(config_path), STAGES[stage].base, out_root, folders)
+    raw = rerooted(resolved_config(stage, config_path), STAGES[stage].base, out_root, folders)
     if seed is not None and stage != "prepare":
         raw["random_seed"] = seed
     path = os.path.join(config_dir, os.path.relpath(config_path, ROOT))

@@ -22,7 +22,8 @@ STARTUP_NOISE = re.compile(
     r"Could not find cuda drivers|failed call to cuInit|cuda_(?:driver|platform|diagnostics)\.cc.*"
     r"(?:kernel driver does not appear|retrieving CUDA diagnostic|hostname|no NVIDIA GPU)|"
     r"Unable to register cu(?:DNN|FFT|BLAS) factory|computation placer already registered|"
-    r"TF-TRT Warning: Could not find TensorRT|This TensorFlow binary is optimized to use available CPU")
+    r"TF-TRT Warning: Could not find TensorRT|This TensorFlow binary is optimized to use available CPU|"
+    r"To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags")
 
 
 @contextlib.contextmanager

@@ -1,0 +1,69 @@
+"""The finetuned seen network, frozen: restored in inference mode behind one image iterator, and the batch loop that
+fetches its tensors image by image. alpha_extraction.py, alpha2w.py and explain.py build their graphs on it."""
+import numpy as np
+from tqdm import tqdm
+
+from utils import checkpoints, importance, input_pipeline, nets_factory
+from utils.cli import UserError
+from utils.tf_compat import tf, tf1
+
+
+class FrozenNet:
+    """In the current graph: image paths or uint8 pixels -> eval preprocessing -> the net (`n_classes` logits) in
+    inference mode; its end points, the alpha layer's activations and the penultimate features the heads read.
+
+    `restore` (fn(sess), or None with restore=False: random weights, for speed benchmarks) covers exactly the
+    network's model variables: it is made before any head is added to the graph."""
+
+    def __init__(self, cfg, n_classes, layer, source, bypass=(), restore=True):
+        spec = nets_factory.get_spec(cfg.model_name)
+        self.batch_size = cfg.batch_size
+        self.paths = tf1.placeholder(tf.string, [None], name="image_paths")
+        self.pixels = tf1.placeholder(tf.uint8, [None, cfg.image_size, cfg.image_size, 3], name="image_pixels")
+        options = dict(preprocessing_name=cfg.preprocess_fn, image_size=cfg.image_size, batch_size=cfg.batch_size,
+                       num_parallel_calls=cfg.num_workers)
+        from_paths = input_pipeline.eval_images(paths=self.paths, **options)
+        from_pixels = input_pipeline.eval_images(pixels=self.pixels, **options)
+        iterator = tf1.data.Iterator.from_structure(tf1.data.get_output_types(from_paths),
+                                                    tf1.data.get_output_shapes(from_paths))
+        self._from_paths, self._from_pixels = iterator.make_initializer(from_paths), \
+            iterator.make_initializer(from_pixels)
+        self.images = iterator.get_next()
+        with importance.bypass_scope(bypass):
+            self.logits, self.end_points = nets_factory.get_network_fn(cfg.model_name, n_classes)(self.images)
+        if layer not in self.end_points:
+            maps = [name for name, t in self.end_points.items() if t.shape.ndims == 4]
+            raise UserError(f"{source}: 'layer_name' {layer!r} is not an end point of {cfg.model_name}; the default "
+                            f"is {spec.alpha_layer!r}, others: {', '.join(maps[-6:])}")
+        self.activations = self.end_points[layer]
+        self.features = nets_factory.penultimate_features(spec, self.end_points)
+        self.restore = checkpoints.restore_fn(cfg.ckpt_path) if restore else None
+
+    def feed(self, sess, images):
+        """Point the iterator at `images`: a list of image paths, or uint8 pixels [N, S, S, 3]."""
+        if isinstance(images, np.ndarray):
+            sess.run(self._from_pixels, {self.pixels: images})
+        else:
+            sess.run(self._from_paths, {self.paths: list(images)})
+
+    def run(self, sess, images, fetches, desc, feed=None, extra=None):
+        """Fetch `fetches` (tensors over images) for every one of `images`, batch by batch; returns them
+        concatenated. Per batch starting at image `start`: `feed(start)` adds to the feed dict (per-image inputs,
+        e.g. labels), `extra(start)` gives (more fetches, fn(start, values)) for that batch only, e.g. figures."""
+        self.feed(sess, images)
+        out, start = {key: [] for key in fetches}, 0
+        with tqdm(total=len(images), desc=desc, leave=False, disable=None) as bar:
+            while start < len(images):
+                more, use = extra(start) if extra else ({}, None)
+                try:
+                    values = sess.run({**fetches, **more}, feed(start) if feed else None)
+                except tf.errors.OutOfRangeError:
+                    break
+                for key in fetches:
+                    out[key].append(values[key])
+                if use is not None:
+                    use(start, values)
+                count = len(next(iter(values.values())))
+                start += count
+                bar.update(count)
+        return {key: np.concatenate(parts) for key, parts in out.items()}
