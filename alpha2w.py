@@ -99,9 +99,24 @@ def direct_baseline(cfg, setup, score, mod2alpha_meta):
     weights, fit = unseen_head.direct_regression(z[seen_rows], z[[row[c] for c in prepared.unseen_ids]], setup.seen_w,
                                                  [seen_index[c] for c in mod2alpha_meta["train_class_ids"]],
                                                  [seen_index[c] for c in mod2alpha_meta["val_class_ids"]])
-    metrics_row, _ = score(score.test_set.outputs, weights, np.zeros(len(prepared.unseen_ids)), gamma=False)
-    return {"lambda": fit["lambda"], "val_weight_cosine": fit["val_cosine"],
-            **{k: metrics_row[k] for k in ("T1", "U", "S", "H", "AUSUC")}}
+    biases = np.zeros(len(prepared.unseen_ids))
+    metrics_row, _ = score(score.test_set.outputs, weights, biases, gamma=False)
+    summary = {"lambda": fit["lambda"], "val_weight_cosine": fit["val_cosine"],
+               **{k: metrics_row[k] for k in ("T1", "U", "S", "H", "AUSUC")}}
+    return summary, score.scored(weights, biases)[0]
+
+
+def frozen_features(model, sess, setup, test_set):
+    """features.npz: the penultimate features of the seen trainval images and of the test images, with their
+    labels, which the baselines stage (baselines.py) trains and scores on: the same features as NIWT's heads."""
+    lists = setup.prepared.lists
+    trainval = model.net.run(sess, lists["seen_train"].paths + lists["seen_val"].paths,
+                             {"features": model.features}, "features trainval")["features"]
+    return {"trainval_features": trainval,
+            "trainval_labels": np.concatenate([lists["seen_train"].labels, lists["seen_val"].labels]),
+            "seen_test_features": test_set.outputs[0]["features"], "seen_test_labels": test_set.seen.labels,
+            "unseen_test_features": test_set.outputs[1]["features"], "unseen_test_labels": test_set.unseen.labels,
+            "seen_ids": np.array(setup.prepared.seen_ids), "unseen_ids": np.array(setup.prepared.unseen_ids)}
 
 
 class Alpha2W:
@@ -187,16 +202,9 @@ class TestSet:
         return [np.concatenate([o["seen_logits"], o["features"] @ weights + biases], 1) for o in outputs]
 
     def evaluate(self, seen_scores, unseen_scores, gamma):
-        """Every metric of one head: T1, S / U / H at gamma = 0, AUSUC, and S / U / H at the calibration gamma."""
-        labels_s, labels_u = self.seen.labels, self.unseen.labels + self.n_seen
-        curve = metrics.seen_unseen_curve(seen_scores, labels_s, unseen_scores, labels_u, self.n_seen)
-        row = {"T1": metrics.zsl_top1(unseen_scores, self.unseen.labels, self.n_seen),
-               **metrics.gzsl(seen_scores, labels_s, unseen_scores, labels_u, self.n_seen),
-               "AUSUC": metrics.ausuc(curve)}
-        if gamma is not None:
-            calibrated = metrics.gzsl(seen_scores, labels_s, unseen_scores, labels_u, self.n_seen, gamma)
-            row.update({f"{k}_cal": v for k, v in calibrated.items()})
-        return row, curve
+        """Every metric of one head (metrics.table_metrics) and its seen-unseen curve."""
+        return metrics.table_metrics(seen_scores, self.seen.labels, unseen_scores, self.unseen.labels, self.n_seen,
+                                     gamma)
 
 
 def train(cfg, model, sess, examples, class_alphas, probe_source, cached, evaluate, save, writer, start_time):
@@ -330,8 +338,8 @@ def fit_unseen_head(cfg, setup, model, sess, class_alphas, out, start_time):
           f"{initial['S']:.3f} H {initial['H']:.3f} | seen head alone on seen test {seen_head_accuracy:.3f} | "
           f"frozen features in {precompute_seconds:.1f}s")
     writer = tf1.summary.FileWriter(os.path.join(out, "tensorboard"))
-    history, kept, progress = train(cfg, model, sess, setup.examples, class_alphas, probe_source, cached, evaluate, save,
-                               writer, start_time)
+    history, kept, progress = train(cfg, model, sess, setup.examples, class_alphas, probe_source, cached, evaluate,
+                                    save, writer, start_time)
     writer.close()
     tf1.train.update_checkpoint_state(out, "unseen_head.ckpt")
     return {"history": history, "kept": kept, "progress": progress, "initial": initial, "curve": curves["kept"],
@@ -366,12 +374,13 @@ def results_record(cfg, setup, fit, direct, config_path):
     return results, marks
 
 
-def write_outputs(out, cfg, setup, fit, results, marks):
+def write_outputs(out, cfg, setup, fit, results, marks, features, direct_weights):
     kept = fit["kept"]
     np.savez(os.path.join(out, "unseen_head.npz"), weights=kept["raw"][0], biases=kept["raw"][1],
              scored_weights=kept["scored"][0], scored_biases=kept["scored"][1], seen_weights=setup.seen_w,
              seen_biases=setup.seen_b, unseen_ids=np.array(setup.prepared.unseen_ids),
-             seen_ids=np.array(setup.prepared.seen_ids))
+             seen_ids=np.array(setup.prepared.seen_ids), direct_weights=direct_weights)
+    np.savez(os.path.join(out, "features.npz"), **features)
     io.write_json(os.path.join(out, "results.json"), results)
     title = f"alpha2w {cfg.dataset} {cfg.model_name} {cfg.modality}"
     plots.plot_curves(os.path.join(out, "accuracy.png"), fit["history"], ["T1", "U", "S", "H"], "per-class top-1",
@@ -417,9 +426,10 @@ def main(argv=None):
     with io.atomic_dir(cfg.ckpt_dir) as out, tf1.Session(graph=model.graph) as sess, \
             input_pipeline.naming_bad_images(image_paths):
         fit = fit_unseen_head(cfg, setup, model, sess, class_alphas, out, start_time)
-        direct = direct_baseline(cfg, setup, fit["score"], mod2alpha_meta)
+        direct, direct_weights = direct_baseline(cfg, setup, fit["score"], mod2alpha_meta)
         results, marks = results_record(cfg, setup, fit, direct, args.config)
-        write_outputs(out, cfg, setup, fit, results, marks)
+        features = frozen_features(model, sess, setup, fit["score"].test_set)
+        write_outputs(out, cfg, setup, fit, results, marks, features, direct_weights)
     print_summary(cfg, results)
 
 

@@ -83,7 +83,7 @@ def report(epoch, train_loss, val, improved, seconds):
           f"spearman {val['spearman']:.4f} | {seconds:.2f}s{'  *best val loss' if improved else ''}", flush=True)
 
 
-def train(cfg, trainer, sess, val, out):
+def fit_map(cfg, trainer, sess, val, out):
     """The epochs; the checkpoint (in `out`) and predictions of the epoch with the lowest val-class loss are kept.
     Returns the initial val metrics, the history and the best epoch's row (with its predictions)."""
     sess.run(trainer.init)
@@ -134,7 +134,7 @@ def main(argv=None):
           f"epoch; ridge baseline (lambda {ridge['lambda']:g}): val cosine {ridge['cosine']:.4f} spearman "
           f"{ridge['spearman']:.4f}")
     with io.atomic_dir(cfg.dom2alpha_ckpt_dir) as out, tf1.Session(graph=trainer.graph) as sess:
-        initial, history, best = train(cfg, trainer, sess, val, out)
+        initial, history, best = fit_map(cfg, trainer, sess, val, out)
         tf1.train.update_checkpoint_state(out, "model.ckpt")  # relative, so the folder can be renamed
         io.write_npy(os.path.join(out, "class_alphas.npy"), best.pop("predictions").astype(np.float32))
         io.write_npy(os.path.join(out, "class_alphas_ridge.npy"), ridge_predictions.astype(np.float32))

@@ -84,7 +84,8 @@ class Plan:
 
 def execute(plan, forced):
     """Run the plan's stages in order; a stage is redone when forced, out of date, or when it reads what a stage
-    redone in this invocation wrote (even if that came out byte-identical). Returns the alpha2w results files."""
+    redone in this invocation wrote (even if that came out byte-identical). Returns the results files of alpha2w and
+    the baselines."""
     started, total = time.time(), len(plan.steps)
     redone = []  # folders (or checkpoint prefixes) written by the stages redone so far
     for number, step in enumerate(plan.steps, 1):
@@ -106,7 +107,7 @@ def execute(plan, forced):
         redone.append(step.produced)
         print(f"    done in {time.time() - stage_start:.1f} s ({(time.time() - started) / 60:.1f} min so far)",
               flush=True)
-    return [step.output for step in plan.steps if step.stage.name == "alpha2w"]
+    return [step.output for step in plan.steps if step.stage.name in ("alpha2w", "baselines")]
 
 
 @main_guard

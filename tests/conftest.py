@@ -201,3 +201,13 @@ def table_row(text, dataset):
     """The cells of `dataset`'s row of a markdown results table."""
     row = next(line for line in text.splitlines() if line.startswith(f"| {dataset} |"))
     return [cell.strip() for cell in row.strip("|").split("|")]
+
+
+@pytest.fixture(scope="session")
+def niwt_run(seen_class_alphas, tmp_path_factory):
+    """alpha2w.py run on the `seen_class_alphas` experiment: (config, results.json, stdout)."""
+    folder = tmp_path_factory.mktemp("alpha2w")
+    cfg = {**seen_class_alphas, "ckpt_dir": str(folder / "out")}
+    done = run_stage("alpha2w.py", cfg, folder)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return cfg, json.loads((folder / "out" / "results.json").read_text()), done.stdout

@@ -104,14 +104,6 @@ def test_probe_lists_read_pickles_and_text_and_refuse_foreign_pickles(tmp_path):
 
 # --- the stage on the generated dataset (session fixtures: finetuned small_cnn, its alphas, mod2alpha) ---
 
-@pytest.fixture(scope="module")
-def niwt_run(seen_class_alphas, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("alpha2w")
-    cfg = {**seen_class_alphas, "ckpt_dir": str(folder / "out")}
-    results, stdout = trained(cfg, folder)
-    return cfg, results, stdout
-
-
 def test_unseen_classes_are_recognised_far_above_chance_and_training_stops_early(niwt_run):
     cfg, results, stdout = niwt_run
     kept, history = results["kept"], results["history"]

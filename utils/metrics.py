@@ -80,3 +80,17 @@ def best_gamma(curve):
     else:
         gamma = (gammas[k - 1] + gammas[k]) / 2
     return float(gamma), {"S": float(s[k]), "U": float(u[k]), "H": float(h[k])}
+
+
+def table_metrics(seen_scores, seen_labels, unseen_scores, unseen_labels, n_seen, gamma=None):
+    """Every number of the GZSL table for one method's joint scores, and its seen-unseen curve: T1, S / U / H at
+    gamma = 0, AUSUC and, given a calibration `gamma`, S / U / H there (keys with `_cal`). Labels: unseen test
+    labels in unseen index, seen test labels in seen index."""
+    joint_unseen = unseen_labels + n_seen
+    curve = seen_unseen_curve(seen_scores, seen_labels, unseen_scores, joint_unseen, n_seen)
+    row = {"T1": zsl_top1(unseen_scores, unseen_labels, n_seen),
+           **gzsl(seen_scores, seen_labels, unseen_scores, joint_unseen, n_seen), "AUSUC": ausuc(curve)}
+    if gamma is not None:
+        calibrated = gzsl(seen_scores, seen_labels, unseen_scores, joint_unseen, n_seen, gamma)
+        row.update({f"{k}_cal": v for k, v in calibrated.items()})
+    return row, curve

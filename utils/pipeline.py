@@ -72,6 +72,13 @@ STAGES = {stage.name: stage for stage in (
                                   os.path.join(c["prepared_dir"], "seen_test.txt"),
                                   os.path.join(c["prepared_dir"], "unseen_test.txt"),
                                   c.get("calibration_gamma"), c.get("sampling_images"))),
+    Stage("baselines", (os.path.join(ROOT, "baselines.py"),), ROOT,
+          output=lambda c: os.path.join(c["ckpt_dir"], "baselines", "results.json"),
+          inputs=lambda c: _paths(*(os.path.join(c["ckpt_dir"], n) for n in ("features.npz", "unseen_head.npz")),
+                                  os.path.join(c["dom2alpha_ckpt_dir"], "mod2alpha.json"), c.get("classattrdir"),
+                                  c.get("classattrdir_binary"), c.get("attrdir"),
+                                  os.path.join(os.path.dirname(c["calibration_gamma"]), "baselines", "results.json")
+                                  if isinstance(c.get("calibration_gamma"), str) else None)),
     Stage("explain", (os.path.join(ROOT, "explain.py"),), ROOT,
           output=lambda c: os.path.join(c["ckpt_dir"], "explanations", "explanations.json"),
           inputs=lambda c: [os.path.join(c["ckpt_dir"], "results.json"), os.path.join(c["ckpt_dir"], "unseen_head.npz"),
@@ -119,7 +126,7 @@ def stage_configs(table, stage, run, nets=None, modalities=None):
             continue
         if stage in ("finetune", "alpha_extract"):
             out.append(os.path.join(ROOT, configs[stage]))
-        else:  # mod2alpha, alpha2w, explain: the experiment configs
+        else:  # mod2alpha, alpha2w, baselines, explain: the experiment configs
             out += [os.path.join(ROOT, path) for modality, path in configs["experiments"].items()
                     if not modalities or modality in modalities]
     return out

@@ -22,10 +22,7 @@ def plot_curves(path, history, keys, ylabel, title):
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def save_gradcam(path, image, cams, title):
@@ -41,10 +38,7 @@ def save_gradcam(path, image, cams, title):
     for ax in axes:
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_seen_unseen_curve(path, curve, area, marks, title):
@@ -54,20 +48,38 @@ def plot_seen_unseen_curve(path, curve, area, marks, title):
     ax.plot(u, s, drawstyle="default", label=f"AUSUC {area:.3f}")
     for label, (point_u, point_s) in marks.items():
         ax.plot([point_u], [point_s], marker="o", linestyle="none", label=f"{label}: U {point_u:.3f} S {point_s:.3f}")
-    ax.set_xlabel("U: unseen test accuracy (per class, over all classes)")
-    ax.set_ylabel("S: seen test accuracy (per class, over all classes)")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    _save_seen_unseen(fig, ax, path, title, legend_size=8)
 
 
 def write_scalars(writer, row, keys, step):
     """TensorBoard scalars `keys` of a history row (a tf1.summary.FileWriter), flushed at once."""
     writer.add_summary(tf1.Summary(value=[tf1.Summary.Value(tag=k, simple_value=row[k]) for k in keys]), step)
     writer.flush()
+
+
+def plot_curves_together(path, curves, title):
+    """Several methods' seen-unseen accuracy curves (name -> (gammas, S, U)) on the same axes, with their AUSUC."""
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for name, (_, s, u) in curves.items():
+        ax.plot(u, s, label=f"{name} (AUSUC {float(np.trapezoid(s, u)):.3f})")
+    _save_seen_unseen(fig, ax, path, title, legend_size=7)
+
+
+def _save_seen_unseen(fig, ax, path, title, legend_size):
+    """The axes of a seen-unseen accuracy plot (U across, S up, both 0-1), then the PNG."""
+    ax.set_xlabel("U: unseen test accuracy (per class, over all classes)")
+    ax.set_ylabel("S: seen test accuracy (per class, over all classes)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+    _save(fig, path)
+
+
+def _save(fig, path):
+    """Write the figure as a PNG (atomically) and free it."""
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

@@ -40,9 +40,18 @@ def find_results(paths):
 BASELINE = "{} -> weights (ridge baseline)"  # the modality cell of alpha2w's direct-regression baseline
 
 
+BASELINE_METHOD = "{}: {} (baseline)"  # the modality cell of a standard baseline of baselines.py
+
+
 def metrics_of(results, path):
     """The table's rows (key, numbers 0-1) of one alpha2w run: NIWT, calibrated H only where a gamma was applied;
-    then its direct-regression baseline on the same features, where the run has one."""
+    then its direct-regression baseline on the same features, where the run has one. Of a baselines.py run: one
+    row per method."""
+    if "methods" in results:
+        key = (results["dataset"], results["model_name"], results["modality"], results["split"])
+        return [((*key[:2], BASELINE_METHOD.format(key[2], row["method"]), key[3]),
+                 {**{k: row[k] for k in ("T1", "U", "S", "H", "AUSUC")}, "H_cal": row.get("H_cal")})
+                for row in results["methods"]]
     try:
         row = {key: results["gamma0"][key] for key in ("T1", "U", "S", "H")}
         row["AUSUC"] = results["AUSUC"]
@@ -98,6 +107,8 @@ def markdown(result_paths, references=True):
               "test images among all classes; H = 2US/(U+S), at gamma = 0 (the protocol). H (calibrated): at the "
               "gamma a validation run selected (calibrated stacking). AUSUC: area under the seen-unseen curve. "
               "Several runs of one setting: mean ± std. '-> weights (ridge baseline)': the same run's unseen weights "
-              "regressed directly from the domain vectors onto the seen weights, no importances. Reference rows: "
+              "regressed directly from the domain vectors onto the seen weights, no importances. '(baseline)': ESZSL, SAE, "
+              "ALE, SJE, DeViSE trained on the same frozen features, hyperparameters chosen on validation classes "
+              "(baselines.py). Reference rows: "
               "their method names in the modality column."]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,127 @@
+"""The standard (G)ZSL baselines on fixed image features, in numpy: ESZSL, SAE (both directions), ALE, SJE, DeViSE.
+
+Each model maps an image's features x [D] and a class's domain vector s [A] to a compatibility score; a class is
+predicted by the highest score. Inputs follow the xlsa17 convention: domain vectors with unit L2 norm per class,
+features as given. `fit(model, hyper, X, labels, S, rng)` trains on images X [N, D] with labels indexing the class
+rows S [C, A]; `scores(model, params, X, S)` gives [N, C]. Hyperparameters are chosen by `select` on validation
+classes only (see baselines.py).
+"""
+import dataclasses
+import itertools
+
+import numpy as np
+import scipy.linalg
+
+
+def unit_rows(matrix):
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.maximum(norms, 1e-12)
+
+
+# --- closed forms ---
+
+def eszsl(X, labels, S, alpha, gamma):
+    """Romera-Paredes & Torr 2015: V = (X^T X + 10^alpha I)^-1 X^T Y S (S^T S + 10^gamma I)^-1 with Y in {-1, 1}
+    (X [N, D] rows are images, S [C, A] rows are classes); score x^T V s_c. The minimiser of
+    ||X V S^T - Y||^2 + 10^gamma ||X V||^2 + 10^alpha ||V S^T||^2 + 10^(alpha+gamma) ||V||^2."""
+    Y = -np.ones((len(labels), len(S)))
+    Y[np.arange(len(labels)), labels] = 1.0
+    left = np.linalg.solve(X.T @ X + 10.0 ** alpha * np.eye(X.shape[1]), X.T @ Y @ S)
+    return np.linalg.solve(S.T @ S + 10.0 ** gamma * np.eye(S.shape[1]), left.T).T  # [D, A]
+
+
+def sae(X, labels, S, lam):
+    """Kodirov et al. 2017: the encoder W [A, D] with S_n S_n^T W + lam W X^T X = (1 + lam) S_n X^T (a Sylvester
+    equation; S_n [A, N] the images' class vectors), so that W x ~ s and W^T s ~ x."""
+    S_n = S[labels].T
+    return scipy.linalg.solve_sylvester(S_n @ S_n.T, lam * (X.T @ X), (1 + lam) * S_n @ X)
+
+
+# --- ranking losses, trained by minibatch SGD on the bilinear map W [D, A] ---
+
+def ranking_gradient(kind, F, labels, margin):
+    """Loss and dL/dF of a batch of scores F [B, C] (F = X W S^T) for the ranking losses.
+
+    devise: sum over c != y of [margin - F_y + F_c]_+ ; sje: the most violating class only, max_c [D(y, c) + F_c] -
+    F_y with D = margin off the true class; ale: the hinge terms weighted by the rank of y, l(r) / r with
+    l(r) = sum_{i <= r} 1/i (weighted approximate rank, r the number of violating classes)."""
+    rows = np.arange(len(labels))
+    hinge = margin - F[rows, labels][:, None] + F
+    hinge[rows, labels] = 0.0
+    violating = hinge > 0
+    grad = np.zeros_like(F)
+    if kind == "sje":
+        worst = np.argmax(hinge, 1)
+        loss = np.maximum(hinge[rows, worst], 0.0)
+        active = loss > 0
+        grad[rows[active], worst[active]] += 1.0
+        grad[rows[active], labels[active]] -= 1.0
+        return float(loss.mean()), grad / len(labels)
+    weight = np.ones(len(labels))
+    if kind == "ale":
+        rank = violating.sum(1)
+        harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, F.shape[1] + 1))])
+        weight = np.where(rank > 0, harmonic[rank] / np.maximum(rank, 1), 0.0)
+    grad[violating] = 1.0
+    grad *= weight[:, None]
+    grad[rows, labels] = -grad.sum(1)
+    loss = (np.where(violating, hinge, 0.0).sum(1) * weight).mean()
+    return float(loss), grad / len(labels)
+
+
+def sgd_bilinear(kind, X, labels, S, lr, margin, epochs, rng, batch_size=64):
+    """W [D, A] trained by SGD on `kind`'s ranking loss; returns W after each epoch (the caller picks one)."""
+    W = rng.normal(scale=1.0 / np.sqrt(X.shape[1]), size=(X.shape[1], S.shape[1]))
+    out = []
+    for _ in range(epochs):
+        order = rng.permutation(len(labels))
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            XW = X[batch] @ W
+            _, dF = ranking_gradient(kind, XW @ S.T, labels[batch], margin)
+            W -= lr * X[batch].T @ (dF @ S)
+        out.append(W.copy())
+    return out
+
+
+# --- the models as (name, hyperparameter grid, fit, score) ---
+
+@dataclasses.dataclass(frozen=True)
+class Baseline:
+    name: str
+    grid: dict          # hyperparameter -> values; ranking models also choose their epoch on validation
+    iterative: bool = False
+
+
+BASELINES = (
+    Baseline("ESZSL", {"alpha": [-3, -2, -1, 0, 1, 2, 3], "gamma": [-3, -2, -1, 0, 1, 2, 3]}),
+    Baseline("SAE (x -> s)", {"lam": [0.01, 0.1, 1.0, 10.0, 100.0]}),
+    Baseline("SAE (s -> x)", {"lam": [0.01, 0.1, 1.0, 10.0, 100.0]}),
+    Baseline("ALE", {"lr": [0.01, 0.1], "margin": [0.1, 1.0]}, iterative=True),
+    Baseline("SJE", {"lr": [0.01, 0.1], "margin": [0.1, 1.0]}, iterative=True),
+    Baseline("DeViSE", {"lr": [0.01, 0.1], "margin": [0.1, 1.0]}, iterative=True),
+)
+RANKING = {"ALE": "ale", "SJE": "sje", "DeViSE": "devise"}
+
+
+def settings(baseline):
+    keys = sorted(baseline.grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(baseline.grid[k] for k in keys))]
+
+
+def fit(baseline, hyper, X, labels, S, rng, epochs=None):
+    """Parameters of `baseline` at `hyper`; iterative models return one parameter set per epoch."""
+    if baseline.name == "ESZSL":
+        return eszsl(X, labels, S, hyper["alpha"], hyper["gamma"])
+    if baseline.name.startswith("SAE"):
+        return sae(X, labels, S, hyper["lam"])
+    return sgd_bilinear(RANKING[baseline.name], X, labels, S, hyper["lr"], hyper["margin"], epochs, rng)
+
+
+def scores(baseline, params, X, S):
+    """Compatibility [N, C] of images X [N, D] with classes S [C, A]."""
+    if baseline.name == "SAE (x -> s)":  # the image projected into the domain space, cosine to each class
+        return unit_rows(X @ params.T) @ unit_rows(S).T
+    if baseline.name == "SAE (s -> x)":  # each class projected into the feature space, cosine to the image
+        return unit_rows(X) @ unit_rows(S @ params).T
+    return X @ params @ S.T
