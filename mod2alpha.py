@@ -18,7 +18,7 @@ from utils.training import log10_grid
 
 def split_classes(cfg, prepared, source):
     """Seeded choice of the seen classes that train the map; the rest validate it."""
-    n_train = experiment.n_train_class(cfg, len(prepared.seen_ids), source)
+    n_train = experiment.n_train_class(cfg, len(prepared.seen_ids))
     if not 0 < n_train < len(prepared.seen_ids):
         raise UserError(f"{source}: 'n_train_class' is {n_train}; it must leave validation classes among "
                         f"the {len(prepared.seen_ids)} seen classes (1..{len(prepared.seen_ids) - 1})")

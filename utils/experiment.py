@@ -149,7 +149,7 @@ def resolve(cfg, source):
         cfg.calibration_gamma = os.path.join(layout.alpha2w_dir(gamma, cfg.model_name, *kind), "results.json")
 
 
-def n_train_class(cfg, n_seen, source):
+def n_train_class(cfg, n_seen):
     """The seen classes that train mod2alpha: the config's, or all but the original's 5 held out."""
     return config.default(cfg, "n_train_class", n_seen - HELD_OUT_SEEN_CLASSES)
 

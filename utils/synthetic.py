@@ -197,6 +197,25 @@ def generate(out_dir, seed=0, n_classes=40, n_unseen=10, n_val_classes=10, image
                               image_size, test_seen_fraction, n_text_lines)
 
 
+def _write_xlsa17_split(split_dir, mat_order, names, is_unseen, val_classes, continuous, locs):
+    """The xlsa17 proposed split: class lists and att_splits.mat, its class columns in `mat_order` (like CUB's
+    allclasses_names, not in class-id order); `locs`: the 1-based image ids of trainval, test seen, test unseen."""
+    seen_names = [n for n, u in zip(names, is_unseen) if not u]
+    io.write_lines(os.path.join(split_dir, "allclasses.txt"), [names[k] for k in mat_order])
+    io.write_lines(os.path.join(split_dir, "trainvalclasses.txt"), seen_names)
+    io.write_lines(os.path.join(split_dir, "testclasses.txt"), [n for n, u in zip(names, is_unseen) if u])
+    io.write_lines(os.path.join(split_dir, "trainclasses1.txt"), [n for n in seen_names if n not in val_classes])
+    io.write_lines(os.path.join(split_dir, "valclasses1.txt"), [n for n in seen_names if n in val_classes])
+    original_att = continuous[mat_order].T
+    trainval_loc, test_seen_loc, test_unseen_loc = (np.array(ids, dtype=np.uint16)[:, None] for ids in locs)
+    with io.atomic_path(os.path.join(split_dir, "att_splits.mat")) as tmp:
+        scipy.io.savemat(tmp, {
+            "allclasses_names": _cell_column([names[k] for k in mat_order]),
+            "original_att": original_att,
+            "att": original_att / np.linalg.norm(original_att, axis=0, keepdims=True),
+            "trainval_loc": trainval_loc, "test_seen_loc": test_seen_loc, "test_unseen_loc": test_unseen_loc})
+
+
 def _write_dataset(tmp_dir, seed, rng, combos, names, is_unseen, val_classes, images_per_class, image_size,
                    test_seen_fraction, n_text_lines):
     """Render every image and write the CUB-layout files and the xlsa17 split into `tmp_dir`."""
@@ -238,25 +257,8 @@ def _write_dataset(tmp_dir, seed, rng, combos, names, is_unseen, val_classes, im
     io.write_lines(join(tmp_dir, "attributes", "class_attribute_labels_binary.txt"),
                    [" ".join(str(int(v)) for v in row) for row in binary])
 
-    split_dir = join(tmp_dir, "xlsa17_proposed_split")
-    mat_order = rng.permutation(n_classes)  # like CUB's allclasses_names: not in class-id order
-    seen_names = [n for n, u in zip(names, is_unseen) if not u]
-    unseen_names = [n for n, u in zip(names, is_unseen) if u]
-    io.write_lines(join(split_dir, "allclasses.txt"), [names[k] for k in mat_order])
-    io.write_lines(join(split_dir, "trainvalclasses.txt"), seen_names)
-    io.write_lines(join(split_dir, "testclasses.txt"), unseen_names)
-    io.write_lines(join(split_dir, "trainclasses1.txt"), [n for n in seen_names if n not in val_classes])
-    io.write_lines(join(split_dir, "valclasses1.txt"), [n for n in seen_names if n in val_classes])
-    original_att = continuous[mat_order].T
-    column = lambda ids: np.array(ids, dtype=np.uint16)[:, None]  # noqa: E731
-    with io.atomic_path(join(split_dir, "att_splits.mat")) as tmp:
-        scipy.io.savemat(tmp, {
-            "allclasses_names": _cell_column([names[k] for k in mat_order]),
-            "original_att": original_att,
-            "att": original_att / np.linalg.norm(original_att, axis=0, keepdims=True),
-            "trainval_loc": column(trainval_loc), "test_seen_loc": column(test_seen_loc),
-            "test_unseen_loc": column(test_unseen_loc)})
-
+    _write_xlsa17_split(join(tmp_dir, "xlsa17_proposed_split"), rng.permutation(n_classes), names, is_unseen,
+                        val_classes, continuous, (trainval_loc, test_seen_loc, test_unseen_loc))
     summary = {"seed": seed, "classes": n_classes, "seen_classes": n_classes - n_unseen, "unseen_classes": n_unseen,
                "val_classes": len(val_classes), "images_per_class": images_per_class, "image_size": image_size,
                "attributes": len(attr_names), "trainval": len(trainval_loc), "test_seen": len(test_seen_loc),
