@@ -38,6 +38,8 @@ def test_one_command_runs_every_stage_and_prints_a_table_above_chance(small_run)
     # T1 80-82, U 16-34, S 70-77, H 27-46: U and H swing with the finetuned network (not bit-reproducible).
     assert t1 >= 45 and u >= 10 and s >= 50 and h >= 15, cells
     assert results["config"]["random_seed"] == 1234  # the variant keeps the shipped seed unless --seed is given
+    for method in ("ESZSL", "SAE (x -> s)", "SAE (s -> x)", "ALE", "SJE", "DeViSE"):  # the baselines stage's rows
+        assert f"| SYNTH_small | small_cnn | attributes: {method} (baseline) |" in table
     for folder in ("data", "ckpt", "alphas", "configs"):  # --out holds everything the pipeline made
         assert (small_run["out"] / folder).is_dir()
 
@@ -74,7 +76,7 @@ def test_second_run_skips_every_stage_and_force_redoes_a_stage_and_what_follows(
     assert forced.returncode == 0, forced.stderr[-3000:]
     assert stage_lines(forced.stdout) == {"generate": "skipped", "prepare": "skipped", "finetune": "skipped",
                                           "alpha_extract": "skipped", "mod2alpha": "ran", "alpha2w": "ran",
-                                          "explain": "ran"}
+                                          "baselines": "ran", "explain": "ran"}
 
 
 def test_failing_stage_stops_the_pipeline_with_its_message(small_run):
@@ -85,8 +87,8 @@ def test_failing_stage_stops_the_pipeline_with_its_message(small_run):
     done = run_script("run_pipeline.py", "synth_small", "--out", str(small_run["out"]), "--force", "mod2alpha")
     assert done.returncode == 2
     assert "error: " in done.stderr and "no gt_alphas.npy" in done.stderr
-    assert re.search(r"pipeline stopped at \[5/7\] mod2alpha SYNTH_small", done.stderr)
-    assert "==> [6/7]" not in done.stdout and results.read_bytes() == before
+    assert re.search(r"pipeline stopped at \[5/8\] mod2alpha SYNTH_small", done.stderr)
+    assert "==> [6/8]" not in done.stdout and results.read_bytes() == before
 
 
 def test_a_redone_stage_cascades_to_the_stages_that_read_its_outputs_only():
