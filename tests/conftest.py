@@ -42,10 +42,18 @@ def small_synth(tmp_path_factory):
     return out
 
 
-def run_script(script, *args, cwd=ROOT):
-    """Run a stage script as a user does; returns the CompletedProcess (text output)."""
+# Scripts that start processes of their own (the runner) run as one; stage scripts run in this process (main()
+# with the same arguments and captured output), which saves an interpreter and TensorFlow start-up per call.
+OWN_PROCESS = {"run_pipeline.py"}
+
+
+def run_script(script, *args):
+    """Run a script as a user does (in this process unless it is in OWN_PROCESS); returns a CompletedProcess with
+    its exit code and text output."""
+    if script not in OWN_PROCESS:
+        return run_in_process(script, *args)
     return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True, text=True,
-                          cwd=cwd)
+                          cwd=ROOT)
 
 
 @functools.lru_cache(maxsize=None)
@@ -57,8 +65,8 @@ def _script_module(script):
 
 
 def run_in_process(script, *args):
-    """A script's main() in this process, for input errors that stop it before any work: no interpreter and
-    TensorFlow start-up per call. Returns a CompletedProcess, as run_script does."""
+    """A script's main() in this process: no interpreter and TensorFlow start-up per call. Returns a
+    CompletedProcess, as a subprocess would."""
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         try:

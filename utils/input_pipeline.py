@@ -16,7 +16,7 @@ def image_dataset(paths, labels, preprocessing_name, image_size, batch_size, is_
     if is_training:
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(lambda path, label: (load(path), label, path), num_parallel_calls=num_parallel_calls,
-                          deterministic=not is_training)
+                          deterministic=True)  # batches in the shuffled order: a seed gives the same training run
     return dataset.batch(batch_size).prefetch(AUTOTUNE)
 
 
