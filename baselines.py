@@ -98,7 +98,7 @@ def run_baseline(baseline, features, S, split, cfg, gammas, validation_run):
     return record, curve
 
 
-def niwt_curve(cfg, features):
+def reference_curves(cfg, features):
     """NIWT's kept head (alpha2w's unseen_head.npz) and the ridge baseline's, scored on the same features."""
     head = np.load(os.path.join(cfg.ckpt_dir, "unseen_head.npz"))
     n_seen = len(features["seen_ids"])
@@ -127,7 +127,7 @@ def main(argv=None):
     print(f"baselines {cfg.dataset} {cfg.model_name} {cfg.modality}: {features['trainval_features'].shape[1]}-d "
           f"features of {len(features['trainval_labels'])} trainval images, {S.shape[1]}-d domain vectors; "
           f"selected on {len(split[1])} validation classes")
-    records, curves = [], niwt_curve(cfg, features)
+    records, curves = [], reference_curves(cfg, features)
     for baseline in zsl_baselines.BASELINES:
         record, curves[baseline.name] = run_baseline(baseline, features, S, split, cfg, gammas, validation_run)
         records.append(record)
