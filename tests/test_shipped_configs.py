@@ -183,3 +183,15 @@ def test_pipeline_table_runs_read_the_folders_their_preparation_writes():
             assert os.path.dirname(seen_configs.load_finetune(path).train_split_json) == prepared, path
         for path in pipeline.stage_configs(table, "alpha2w", run):
             assert experiment.load(path, "alpha2w").prepared_dir == prepared, path
+
+
+# The original release's finetune batch sizes (../shared/REFERENCE.md; its configs, read for this table).
+ORIGINAL_FINETUNE_BATCH = {("AWA2", "vgg_16"): 63, ("CUB", "vgg_16"): 64, ("AWA2", "resnet_v1_101"): 33,
+                           ("CUB", "resnet_v1_101"): 32}
+
+
+def test_the_awa2_and_cub_finetune_configs_use_the_originals_batch_sizes():
+    table = pipeline.load_table()
+    for (dataset, net), batch in ORIGINAL_FINETUNE_BATCH.items():
+        path, = pipeline.stage_configs(table, "finetune", dataset, nets=[net])
+        assert seen_configs.load_finetune(path).batch_size == batch, path
