@@ -29,6 +29,13 @@ def load_features(cfg, prepared, source):
     return features
 
 
+def class_matrix(cfg, prepared):
+    """[n_seen + n_unseen, A] domain vectors at unit L2 norm (the xlsa17 convention), seen classes first."""
+    vectors = domain.class_vectors(cfg, prepared.class_ids, prepared.class_names)
+    return zsl_baselines.unit_rows(vectors[[prepared.class_ids.index(c)
+                                            for c in prepared.seen_ids + prepared.unseen_ids]])
+
+
 def class_split(cfg, prepared, source):
     """mod2alpha's seeded train / validation classes among the seen ones (seen indices)."""
     path = os.path.join(cfg.dom2alpha_ckpt_dir, "mod2alpha.json")
@@ -120,8 +127,7 @@ def main(argv=None):
         return config.print_resolved(cfg)
     prepared = splits.load_prepared(cfg.prepared_dir)
     features = load_features(cfg, prepared, args.config)
-    S = zsl_baselines.unit_rows(domain.class_vectors(cfg, prepared.class_ids, prepared.class_names)[
-        [prepared.class_ids.index(c) for c in prepared.seen_ids + prepared.unseen_ids]])
+    S = class_matrix(cfg, prepared)
     split, gammas = class_split(cfg, prepared, args.config), validation_gammas(cfg, prepared)
     validation_run = prepared.info["split"] != "proposed"
     print(f"baselines {cfg.dataset} {cfg.model_name} {cfg.modality}: {features['trainval_features'].shape[1]}-d "

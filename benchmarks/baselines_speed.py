@@ -8,7 +8,7 @@ import os
 import time
 
 import baselines
-from utils import domain, experiment, splits, zsl_baselines
+from utils import experiment, splits, zsl_baselines
 
 DEFAULT = "arg_configs/efficientnet_lite0_config_CUB_001_050.json"
 
@@ -20,8 +20,7 @@ def main():
     cfg = experiment.load(args.config, "alpha2w")
     prepared = splits.load_prepared(cfg.prepared_dir)
     features = baselines.load_features(cfg, prepared, args.config)
-    S = zsl_baselines.unit_rows(domain.class_vectors(cfg, prepared.class_ids, prepared.class_names)[
-        [prepared.class_ids.index(c) for c in prepared.seen_ids + prepared.unseen_ids]])
+    S = baselines.class_matrix(cfg, prepared)
     split = baselines.class_split(cfg, prepared, args.config)
     print(f"{cfg.dataset} {cfg.model_name}: {features['trainval_features'].shape[1]}-d features, "
           f"{len(features['trainval_labels'])} trainval images, {S.shape[1]}-d attributes, {os.cpu_count()} cores")

@@ -121,14 +121,19 @@ class Run:
             return checkpoints.restore_fn(self.cfg.ckpt_path, exclude_scopes=[self.spec.logits_scope])
         return lambda sess: None
 
+    def image_pass(self, sess, source, split, fetches, desc=None):
+        """`fetches` for every batch of one pass of the image iterator over `split`'s images, as the dataset
+        `source` delivers them (`train` augments and shuffles, `train_eval` does not)."""
+        sess.run(self.init_ops[source])
+        n_batches = int(np.ceil(len(self.data[split].paths) / self.cfg.batch_size))
+        return [sess.run(fetches) for _ in tqdm(range(n_batches), desc=desc, leave=False,
+                                                disable=None if desc else True)]
+
     def one_pass(self, sess, split, fetches, desc=None, epoch=0):
         """`fetches` for every batch of one pass over `split`: from the image iterator or, cached, from the feature
         bank (training batches in a seeded order per epoch, cycling through its augmented views)."""
         if self.bank is None:
-            sess.run(self.init_ops[split])
-            n_batches = int(np.ceil(len(self.data[split].paths) / self.cfg.batch_size))
-            return [sess.run(fetches) for _ in tqdm(range(n_batches), desc=desc, leave=False,
-                                                    disable=None if desc else True)]
+            return self.image_pass(sess, split, split, fetches, desc)
         features, labels = self.bank.view(split, epoch)
         order = np.random.default_rng([self.cfg.random_seed, epoch]).permutation(len(labels)) if split == "train" \
             else np.arange(len(labels))
@@ -217,10 +222,7 @@ class FeatureBank:
         for split, sources in passes.items():
             views[split] = []
             for source in sources:
-                sess.run(run.init_ops[source])
-                n_batches = int(np.ceil(len(run.data[split].paths) / run.cfg.batch_size))
-                parts = [sess.run(run.bank_source) for _ in tqdm(range(n_batches), desc=f"features {source}",
-                                                                 leave=False, disable=None)]
+                parts = run.image_pass(sess, source, split, run.bank_source, f"features {source}")
                 views[split].append((np.concatenate([p["features"] for p in parts]),
                                      np.concatenate([p["labels"] for p in parts])))
         print(f"cached penultimate features of {sum(len(v[0][1]) for v in views.values())} images "

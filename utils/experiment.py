@@ -134,8 +134,7 @@ def load(path, stage=None):
 def resolve(cfg, source):
     """Fill in the network facts and the paths of the output layout that the config leaves out. What the data
     decides (n_attr, n_alphas, n_train_class) is settled by the stage that reads it."""
-    nets_factory.spec_from_config(cfg, source)
-    config.default(cfg, "layer_name", nets_factory.get_spec(cfg.model_name).alpha_layer)
+    config.default(cfg, "layer_name", nets_factory.spec_from_config(cfg, source).alpha_layer)
     run, kind = (cfg.dataset, cfg.model_name), (cfg.modality, cfg.caption_format)
     config.default(cfg, "prepared_dir", layout.prepared_dir(cfg.dataset))
     config.default(cfg, "ckpt_path", layout.finetuned_checkpoint(*run))
