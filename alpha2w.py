@@ -21,8 +21,8 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from utils import checkpoints, config, experiment, input_pipeline, io, metrics, nets_factory, plots, probes
-from utils import dom2alpha, domain, frozen_net, importance, splits, unseen_head
+from utils import calibration, checkpoints, config, experiment, input_pipeline, io, metrics, nets_factory, plots, probes
+from utils import dom2alpha, domain, frozen_net, importance, splits, tuning, unseen_head
 from utils.cli import UserError, config_args, main_guard
 from utils.tf_compat import slim, tf, tf1
 from utils.training import LossPlateau
@@ -62,28 +62,17 @@ def make_examples(cfg, prepared, n_probes, rng, source):
     return classes, rng.integers(0, n_probes, size=len(classes))
 
 
-def calibration(cfg, prepared, source):
-    """The gamma of calibrated stacking and where it came from, or None. A validation run selects its own."""
-    value = cfg.calibration_gamma
-    if value is None:
-        return None
-    if prepared.info["split"] != "proposed":
-        raise UserError(f"{source}: 'calibration_gamma' applies to a final run; this validation run "
-                        f"({prepared.info['split']}) selects gamma itself, so set it to null")
-    if not isinstance(value, str):
-        return {"gamma": float(value), "chosen_by": source}
-    if not os.path.isfile(value):
-        raise UserError(f"{value}: not found ('calibration_gamma'); run alpha2w.py on the validation config first, "
-                        "or set a number or null")
-    chosen = io.read_json(value)
-    selected = chosen.get("calibration", {}).get("selected_gamma")
-    if selected is None:
-        raise UserError(f"{value}: not the results of a validation run (no calibration.selected_gamma); point "
-                        "'calibration_gamma' at the results.json of a run on a validation1..3 preparation")
-    if (chosen["model_name"], chosen["unseen_norm_matching"]) != (cfg.model_name, cfg.unseen_norm_matching):
-        raise UserError(f"{value}: a validation run of {chosen['model_name']} with unseen_norm_matching "
-                        f"{chosen['unseen_norm_matching']}; its gamma only fits the same setting")
-    return {"gamma": float(selected), "chosen_by": os.path.abspath(value)}
+def calibration_record(cfg, prepared, source):
+    """How the final run's calibrated stacking picks gamma (utils/calibration.py), or None. A validation run selects
+    its own."""
+    record = calibration.from_config(cfg.calibration_gamma, cfg.calibration_rule, prepared.info["split"], source)
+    if record and "seen_rate" in record:
+        chosen = io.read_json(cfg.calibration_gamma)
+        if (chosen["model_name"], chosen["unseen_norm_matching"]) != (cfg.model_name, cfg.unseen_norm_matching):
+            raise UserError(f"{cfg.calibration_gamma}: a validation run of {chosen['model_name']} with "
+                            f"unseen_norm_matching {chosen['unseen_norm_matching']}; its gamma only fits the same "
+                            "setting")
+    return record
 
 
 def direct_baseline(cfg, setup, score, mod2alpha_meta):
@@ -110,10 +99,11 @@ def frozen_features(model, sess, setup, test_set):
     """features.npz: the penultimate features of the seen trainval images and of the test images, with their
     labels, which the baselines stage (baselines.py) trains and scores on: the same features as NIWT's heads."""
     lists = setup.prepared.lists
-    trainval = model.net.run(sess, lists["seen_train"].paths + lists["seen_val"].paths,
-                             {"features": model.features}, "features trainval")["features"]
-    return {"trainval_features": trainval,
+    train = model.net.run(sess, lists["seen_train"].paths, {"features": model.features}, "features train")
+    return {"trainval_features": np.concatenate([train["features"], test_set.outputs[2]["features"]]),
             "trainval_labels": np.concatenate([lists["seen_train"].labels, lists["seen_val"].labels]),
+            "trainval_seen_val": np.repeat([False, True], [len(lists["seen_train"].labels),
+                                                           len(lists["seen_val"].labels)]),
             "seen_test_features": test_set.outputs[0]["features"], "seen_test_labels": test_set.seen.labels,
             "unseen_test_features": test_set.outputs[1]["features"], "unseen_test_labels": test_set.unseen.labels,
             "seen_ids": np.array(setup.prepared.seen_ids), "unseen_ids": np.array(setup.prepared.unseen_ids)}
@@ -152,11 +142,14 @@ class Alpha2W:
                     unseen_logits, self.cache_points["folded"], folded_weights, self.classes)
             else:  # the alpha-layer activations are fed; only the layers above them run
                 self.importances["cached"] = self.importances["full"]
-            optimizer = unseen_head.optimizer(cfg.optimizer, cfg.learning_rate)
+            # fed per step, so that a validation run trains one head per tuning setting in this one graph
+            self.learning_rate = tf1.placeholder_with_default(cfg.learning_rate, [], name="learning_rate")
+            self.reg_lambda = tf1.placeholder_with_default(cfg.reg_lambda, [], name="reg_lambda")
+            optimizer = unseen_head.optimizer(cfg.optimizer, self.learning_rate)
             self.losses, self.train_ops = {}, {}
             for path, alphas in self.importances.items():
                 self.losses[path] = unseen_head.losses(alphas, self.targets, self.weights, mean_seen_weight,
-                                                       cfg.reg_lambda)
+                                                       self.reg_lambda)
                 self.train_ops[path] = optimizer.minimize(self.losses[path]["loss"], var_list=[self.weights])
             self.saver = tf1.train.Saver([self.weights, self.biases], max_to_keep=1)
             restored = set(slim.get_model_variables()) if restore else set()
@@ -171,10 +164,24 @@ class Alpha2W:
         if self.fold_op is not None:
             sess.run(self.fold_op)
 
-    def step(self, sess, classes, targets, cached=None):
+    def reset(self, sess):
+        """The unseen head and optimizer back at their initial values (the next tuning setting starts afresh)."""
+        sess.run(self.init)
+        if self.fold_op is not None:
+            sess.run(self.fold_op)
+
+    def keep(self, sess, weights, biases):
+        """Load a head kept in memory into the variables (to save it)."""
+        self.weights.load(weights, sess)
+        self.biases.load(biases, sess)
+
+    def step(self, sess, classes, targets, cached=None, hyper=None):
         """One training step on a batch; given `cached` (name -> the probes' values at `cache_points`): the cached
-        path, else the batch comes from the image iterator (the original's path). Returns the batch's losses."""
+        path, else the batch comes from the image iterator (the original's path); `hyper`: the learning_rate and
+        reg_lambda of this step (default: the config's). Returns the batch's losses."""
         feed, path = {self.classes: classes, self.targets: targets}, "full"
+        if hyper is not None:
+            feed.update({self.learning_rate: hyper["learning_rate"], self.reg_lambda: hyper["reg_lambda"]})
         if cached is not None:
             feed.update({self.cache_points[name]: values for name, values in cached.items()})
             path = "cached"
@@ -182,23 +189,26 @@ class Alpha2W:
 
 
 class TestSet:
-    """Seen and unseen test images, their labels in the joint (seen first) order, and their frozen-network outputs:
-    computed once on the cached path, or again at each evaluation on the original's path."""
+    """Seen and unseen test images, their labels in the joint (seen first) order, and the frozen-network outputs of
+    those and of the held-out seen images (seen_val, which calibration reads): computed once on the cached path, or
+    again at each evaluation on the original's path."""
 
     def __init__(self, prepared, n_seen):
         self.seen, self.unseen = prepared.lists["seen_test"], prepared.lists["unseen_test"]
+        self.heldout = prepared.lists["seen_val"]
         self.n_seen = n_seen
         self.outputs = None
 
     def frozen_outputs(self, model, sess, recompute):
+        """[seen test, unseen test, held-out seen] outputs: {features, seen_logits} each."""
         if self.outputs is None or recompute:
             fetches = {"features": model.features, "seen_logits": model.seen_logits}
-            self.outputs = [model.net.run(sess, part.paths, fetches, f"features {name}")
-                            for name, part in (("seen test", self.seen), ("unseen test", self.unseen))]
+            self.outputs = [model.net.run(sess, part.paths, fetches, f"features {name}") for name, part in
+                            (("seen test", self.seen), ("unseen test", self.unseen), ("seen val", self.heldout))]
         return self.outputs
 
     def scores(self, outputs, weights, biases):
-        """[N, n_seen + n_unseen] scores of seen-test and unseen-test images for the unseen head (weights, biases)."""
+        """[N, n_seen + n_unseen] scores of the images of each of `outputs` for the unseen head (weights, biases)."""
         return [np.concatenate([o["seen_logits"], o["features"] @ weights + biases], 1) for o in outputs]
 
     def evaluate(self, seen_scores, unseen_scores, gamma):
@@ -207,22 +217,23 @@ class TestSet:
                                      gamma)
 
 
-def train(cfg, model, sess, examples, class_alphas, probe_source, cached, evaluate, save, writer, start_time):
-    """The epochs: shuffled examples, per-iteration early stopping, evaluation, TensorBoard scalars, and a
-    checkpoint at each epoch whose mean training loss is the lowest so far (the original's rule)."""
-    classes, probe_index = examples
+def train(cfg, model, sess, run, hyper, evaluate, writer, verbose):
+    """The epochs of one head (one tuning setting `hyper`): shuffled examples, per-iteration early stopping,
+    evaluation, TensorBoard scalars; the epoch whose mean training loss is the lowest so far is kept (the original's
+    checkpoint rule), in memory. Returns its history, the kept epoch ({row, raw, scored, curve}) and its progress."""
+    classes, probe_index = run.examples
     rng = np.random.default_rng(cfg.random_seed)
     plateau, history, best_loss, kept = LossPlateau(cfg.zsl_loss_estop_window, cfg.eps_perc), [], np.inf, None
-    iteration, steps_per_epoch = 0, int(np.ceil(len(classes) / cfg.batch_size))
+    iteration, steps_per_epoch, start_time = 0, int(np.ceil(len(classes) / cfg.batch_size)), time.time()
     for epoch in range(1, cfg.num_epochs + 1):
         epoch_start, order, losses = time.time(), rng.permutation(len(classes)), []
-        if not cached:
-            model.net.feed(sess, probe_source[probe_index[order]] if isinstance(probe_source, np.ndarray)
-                           else [probe_source[i] for i in probe_index[order]])
+        if not run.cached:
+            model.net.feed(sess, run.probe_source[probe_index[order]] if isinstance(run.probe_source, np.ndarray)
+                           else [run.probe_source[i] for i in probe_index[order]])
         for start in tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch}", leave=False, disable=None):
             batch = order[start:start + cfg.batch_size]
-            feed_cached = {k: v[probe_index[batch]] for k, v in probe_source.items()} if cached else None
-            losses.append(model.step(sess, classes[batch], class_alphas[classes[batch]], feed_cached))
+            feed_cached = {k: v[probe_index[batch]] for k, v in run.probe_source.items()} if run.cached else None
+            losses.append(model.step(sess, classes[batch], run.class_alphas[classes[batch]], feed_cached, hyper))
             iteration += 1
             plateau.update(losses[-1]["loss"])
             if plateau.should_stop:
@@ -230,25 +241,26 @@ def train(cfg, model, sess, examples, class_alphas, probe_source, cached, evalua
         train_seconds = time.time() - epoch_start
         row = {"epoch": epoch, "iteration": iteration,
                **{key: float(np.mean([step[key] for step in losses])) for key in losses[0]}}
-        row.update(evaluate(sess))
-        row.update(seconds_train=round(train_seconds, 3), seconds_epoch=round(time.time() - epoch_start, 3))
+        evaluated, curve, head = evaluate(sess)
+        row.update(evaluated, seconds_train=round(train_seconds, 3), seconds_epoch=round(time.time() - epoch_start, 3))
         history.append(row)
         plots.write_scalars(writer, row, [k for k in row if k not in ("epoch", "iteration")], epoch)
         improved = row["loss"] <= best_loss
         if improved:
-            best_loss, kept = row["loss"], save(sess, row)
-        if epoch == 1 or improved or epoch % 10 == 0 or plateau.should_stop:
+            best_loss, kept = row["loss"], {"row": row, "curve": curve, **head}
+        if verbose and (epoch == 1 or improved or epoch % 10 == 0 or plateau.should_stop):
             cal = f" | calibrated H {row['H_cal']:.3f}" if "H_cal" in row else ""
             print(f"[epoch {epoch:3d}] loss {row['loss']:.4f} (cosine {row['alpha_loss']:.4f}, reg "
                   f"{row['reg_loss']:.2f}) | T1 {row['T1']:.3f} | U {row['U']:.3f} S {row['S']:.3f} H {row['H']:.3f}"
                   f"{cal} | AUSUC {row['AUSUC']:.3f} | {row['seconds_epoch']:.2f}s{'  *kept' if improved else ''}",
                   flush=True)
         if plateau.should_stop:
-            print(f"early stop at iteration {iteration} (epoch {epoch}): the loss did not fall by more than "
-                  f"{cfg.eps_perc:g} of its reference for {cfg.zsl_loss_estop_window} iterations")
+            if verbose:
+                print(f"early stop at iteration {iteration} (epoch {epoch}): the loss did not fall by more than "
+                      f"{cfg.eps_perc:g} of its reference for {cfg.zsl_loss_estop_window} iterations")
             break
     return history, kept, {"stopped_early": plateau.should_stop, "iterations": iteration,
-                           "steps_per_epoch": steps_per_epoch, "seconds_total": round(time.time() - start_time, 1)}
+                           "steps_per_epoch": steps_per_epoch, "seconds_train": round(time.time() - start_time, 1)}
 
 
 def table_row(cfg, kept, calibrated):
@@ -264,12 +276,13 @@ class Setup:
     spec: nets_factory.NetSpec
     layer: str
     prepared: splits.PreparedSplits
-    gamma: dict            # {"gamma", "chosen_by"} of calibrated stacking, or None
+    gamma: dict            # calibrated stacking's record (utils/calibration.from_config), or None
     probe_set: probes.Probes
     examples: tuple        # (unseen class, probe index) per training example
     seen_w: np.ndarray     # [D, n_seen]
     seen_b: np.ndarray
     init_w: np.ndarray     # [D, n_unseen]
+    settings: list         # the (learning_rate, reg_lambda) of each head trained: a validation run's grid, or one
 
     @property
     def n_seen(self):
@@ -280,14 +293,18 @@ def load_setup(cfg, source):
     spec = nets_factory.get_spec(cfg.model_name)
     layer = experiment.alpha_layer(cfg, spec, source)
     prepared = splits.load_prepared(cfg.prepared_dir)
-    gamma = calibration(cfg, prepared, source)
+    gamma = calibration_record(cfg, prepared, source)
     rng = np.random.default_rng(cfg.random_seed)
     probe_set = probes.sample(cfg, prepared, rng, source)
     examples = make_examples(cfg, prepared, len(probe_set), rng, source)
     seen_w, seen_b = unseen_head.seen_head(checkpoints.checkpoint_prefix(cfg.ckpt_path), spec.logits_scope,
                                            len(prepared.seen_ids))
     init_w = unseen_head.initial_weights(seen_w, len(prepared.unseen_ids), cfg.unseen_w_init, rng)
-    return Setup(spec, layer, prepared, gamma, probe_set, examples, seen_w, seen_b, init_w)
+    if prepared.info["split"] != "proposed" and cfg.tuning_grid:
+        settings = tuning.grid(cfg)
+    else:
+        settings = [tuning.from_validation_run(cfg, prepared, os.path.abspath(source))]
+    return Setup(spec, layer, prepared, gamma, probe_set, examples, seen_w, seen_b, init_w, settings)
 
 
 class Scorer:
@@ -296,22 +313,42 @@ class Scorer:
 
     def __init__(self, cfg, setup, test_set):
         self.norm_matching, self.setup, self.test_set = cfg.unseen_norm_matching, setup, test_set
-        self.gamma = setup.gamma and setup.gamma["gamma"]
 
     def scored(self, weights, biases):
         if self.norm_matching:
             return unseen_head.norm_matched(weights, biases, self.setup.seen_w, self.setup.seen_b)
         return weights, biases
 
-    def __call__(self, outputs, weights, biases, gamma=True):
-        return self.test_set.evaluate(*self.test_set.scores(outputs, *self.scored(weights, biases)),
-                                      self.gamma if gamma else None)
+    def __call__(self, outputs, weights, biases, gamma=True, rule=None):
+        """The metrics and curve of a head; calibrated with the gamma the run's calibration (or `rule`, a
+        calibration record) gives this head, unless gamma=False."""
+        seen, unseen, heldout = self.test_set.scores(outputs, *self.scored(weights, biases))
+        rule = rule or self.setup.gamma
+        chosen = calibration.gamma(rule, heldout, self.setup.n_seen) if gamma and rule else None
+        row, curve = self.test_set.evaluate(seen, unseen, chosen)
+        if chosen is not None:
+            row["gamma_cal"] = chosen
+        return row, curve
+
+    def heldout_scores(self, weights, biases):
+        return self.test_set.scores(self.test_set.outputs[2:], *self.scored(weights, biases))[0]
+
+
+@dataclasses.dataclass
+class TrainingData:
+    """What every tuning setting trains on: the examples, their predicted alphas, and the probes (their frozen
+    values at the cache points on the cached path, else their images or pixels)."""
+    examples: tuple
+    class_alphas: np.ndarray
+    probe_source: object
+    cached: bool
 
 
 def fit_unseen_head(cfg, setup, model, sess, class_alphas, out, start_time):
-    """Precompute the frozen outputs, evaluate the initial head, train; the kept epoch's head is saved in `out`."""
+    """Precompute the frozen outputs, evaluate the initial head, train one head per setting (one, or a validation
+    run's tuning grid) and keep the selected one; its kept epoch's head is saved in `out`."""
     cached, test_set = cfg.cache_frozen_features, TestSet(setup.prepared, setup.n_seen)
-    score, curves = Scorer(cfg, setup, test_set), {}
+    score = Scorer(cfg, setup, test_set)
     model.start(sess)
     precompute_start = time.time()
     probe_source = setup.probe_set.pixels if setup.probe_set.paths is None else setup.probe_set.paths
@@ -321,30 +358,36 @@ def fit_unseen_head(cfg, setup, model, sess, class_alphas, out, start_time):
     precompute_seconds = time.time() - precompute_start
     seen_head_accuracy = metrics.per_class_accuracy(test_set.seen.labels,
                                                     np.argmax(test_set.outputs[0]["seen_logits"], 1))
+    run = TrainingData(setup.examples, class_alphas, probe_source, cached)
 
     def evaluate(sess):
-        row, curves["last"] = score(test_set.frozen_outputs(model, sess, recompute=not cached),
-                                    *sess.run([model.weights, model.biases]))
-        return row
-
-    def save(sess, row):
-        model.saver.save(sess, os.path.join(out, "unseen_head.ckpt"), write_meta_graph=False)
-        curves["kept"] = curves["last"]
         raw = sess.run([model.weights, model.biases])
-        return {"row": row, "raw": raw, "scored": score.scored(*raw)}
+        row, curve = score(test_set.frozen_outputs(model, sess, recompute=not cached), *raw)
+        return row, curve, {"raw": raw, "scored": score.scored(*raw)}
 
-    initial = evaluate(sess)
+    initial = evaluate(sess)[0]
     print(f"initial unseen head ({cfg.unseen_w_init}): T1 {initial['T1']:.3f} | U {initial['U']:.3f} S "
           f"{initial['S']:.3f} H {initial['H']:.3f} | seen head alone on seen test {seen_head_accuracy:.3f} | "
           f"frozen features in {precompute_seconds:.1f}s")
-    writer = tf1.summary.FileWriter(os.path.join(out, "tensorboard"))
-    history, kept, progress = train(cfg, model, sess, setup.examples, class_alphas, probe_source, cached, evaluate,
-                                    save, writer, start_time)
-    writer.close()
+    tuned, fits = len(setup.settings) > 1, []
+    for hyper in setup.settings:
+        model.reset(sess)
+        folder = os.path.join(out, "tensorboard", *([tuning.setting_name(hyper)] if tuned else []))
+        writer = tf1.summary.FileWriter(folder)
+        history, kept, progress = train(cfg, model, sess, run, hyper, evaluate, writer, verbose=not tuned)
+        writer.close()
+        fits.append({"hyper": hyper, "history": history, "kept": kept, "progress": progress})
+        if tuned:
+            print(f"  {tuning.describe(hyper, kept)}", flush=True)
+    chosen = tuning.select(fits) if tuned else fits[0]
+    if tuned:
+        print(f"selected by {tuning.CRITERION}: {tuning.describe(chosen['hyper'], chosen['kept'])}")
+    model.keep(sess, *chosen["kept"]["raw"])
+    model.saver.save(sess, os.path.join(out, "unseen_head.ckpt"), write_meta_graph=False)
     tf1.train.update_checkpoint_state(out, "unseen_head.ckpt")
-    return {"history": history, "kept": kept, "progress": progress, "initial": initial, "curve": curves["kept"],
-            "seen_head_accuracy": seen_head_accuracy, "seconds_precompute": round(precompute_seconds, 1),
-            "score": score}
+    return {**chosen, "fits": fits, "initial": initial, "seen_head_accuracy": seen_head_accuracy,
+            "seconds_precompute": round(precompute_seconds, 1), "score": score,
+            "seconds_total": round(time.time() - start_time, 1)}
 
 
 def results_record(cfg, setup, fit, direct, config_path):
@@ -358,17 +401,28 @@ def results_record(cfg, setup, fit, direct, config_path):
                "initial": fit["initial"], "kept_epoch": kept["epoch"], "kept": kept,
                "gamma0": {k: kept[k] for k in ("T1", "U", "S", "H")}, "AUSUC": kept["AUSUC"],
                "direct_regression_baseline": direct, "history": history, **progress,
+               "hyperparameters": {"chosen_by": "this validation run's tuning grid (tuning)", **fit["hyper"]},
                "seconds_precompute": fit["seconds_precompute"],
+               "seconds_total": fit["seconds_total"],
                "seconds_per_step": round(sum(r["seconds_train"] for r in history) / max(progress["iterations"], 1), 5)}
     marks = {"gamma 0": (kept["U"], kept["S"])}
     if setup.gamma:
-        results["calibration"] = {**setup.gamma, **{k: kept[f"{k}_cal"] for k in ("S", "U", "H")}}
-        marks[f"gamma {setup.gamma['gamma']:.3g}"] = (kept["U_cal"], kept["S_cal"])
+        results["calibration"] = {**setup.gamma, **{k: kept[f"{k}_cal"] for k in ("gamma", "S", "U", "H")}}
+        marks[f"gamma {kept['gamma_cal']:.3g}"] = (kept["U_cal"], kept["S_cal"])
+        if "seen_rate" in setup.gamma:  # the other rule on the same head, for the record (never selected on)
+            other = {**setup.gamma, "rule": next(r for r in calibration.RULES if r != setup.gamma["rule"])}
+            row, _ = fit["score"](fit["score"].test_set.outputs, *fit["kept"]["raw"], rule=other)
+            results["calibration"]["other_rule"] = {"rule": other["rule"],
+                                                    **{k: row[f"{k}_cal"] for k in ("gamma", "S", "U", "H")}}
     if setup.prepared.info["split"] != "proposed":
-        selected, at = metrics.best_gamma(fit["curve"])
-        results["calibration"] = {"selected_gamma": selected, "selected_on": f"this validation run "
+        selected, at = metrics.best_gamma(fit["kept"]["curve"])
+        heldout = fit["score"].heldout_scores(*fit["kept"]["raw"])
+        results["calibration"] = {**calibration.selection(selected, heldout, setup.n_seen),
+                                  "selected_on": f"this validation run "
                                   f"({setup.prepared.info['split']}: val classes as unseen)", **at}
         marks[f"selected gamma {selected:.3g}"] = (at["U"], at["S"])
+    if len(fit["fits"]) > 1:
+        results["tuning"] = tuning.record(fit["fits"], fit)
     results["table_row"] = table_row(cfg, kept, setup.gamma is not None)
     results.update(config_path=os.path.abspath(config_path), config=config.resolved_dict(cfg))
     return results, marks
@@ -387,7 +441,7 @@ def write_outputs(out, cfg, setup, fit, results, marks, features, direct_weights
                       title)
     plots.plot_curves(os.path.join(out, "loss.png"), fit["history"], ["loss", "alpha_loss"], "mean training loss",
                       title)
-    plots.plot_seen_unseen_curve(os.path.join(out, "seen_unseen_curve.png"), fit["curve"], kept["row"]["AUSUC"],
+    plots.plot_seen_unseen_curve(os.path.join(out, "seen_unseen_curve.png"), kept["curve"], kept["row"]["AUSUC"],
                                  marks, f"{title}, epoch {kept['row']['epoch']}")
 
 
@@ -418,9 +472,12 @@ def main(argv=None):
     config.settle(cfg, "n_alphas", channels, args.config, f"the channels of {setup.layer}")
     print(f"alpha2w {cfg.dataset} {cfg.model_name} {cfg.modality}: {len(setup.prepared.unseen_ids)} unseen classes, "
           f"{len(setup.examples[0])} examples on {setup.probe_set.description}; "
-          f"{'cached' if cfg.cache_frozen_features else 'full-network (original)'} path, {cfg.optimizer} lr "
-          f"{cfg.learning_rate:g}, reg_lambda {cfg.reg_lambda:g}, batch {cfg.batch_size}"
-          + (f"; calibrated stacking gamma {setup.gamma['gamma']:.4g}" if setup.gamma else ""))
+          f"{'cached' if cfg.cache_frozen_features else 'full-network (original)'} path, {cfg.optimizer}, batch "
+          f"{cfg.batch_size}; " + (f"tuning {len(setup.settings)} settings of learning_rate x reg_lambda on this "
+                                   "validation run" if len(setup.settings) > 1 else
+                                   f"learning_rate {setup.settings[0]['learning_rate']:.3g}, reg_lambda "
+                                   f"{setup.settings[0]['reg_lambda']:.3g} (from {setup.settings[0]['chosen_by']})")
+          + (f"; calibrated stacking by {setup.gamma['rule']}" if setup.gamma else ""))
     image_paths = (setup.probe_set.paths or []) + setup.prepared.lists["seen_test"].paths + \
         setup.prepared.lists["unseen_test"].paths
     with io.atomic_dir(cfg.ckpt_dir) as out, tf1.Session(graph=model.graph) as sess, \

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from utils import config, domain, experiment, io, metrics, plots, splits, zsl_baselines
+from utils import calibration, config, domain, experiment, io, metrics, plots, splits, zsl_baselines
 from utils.cli import UserError, config_args, main_guard
 
 RANKING_EPOCHS = 30
@@ -73,15 +73,18 @@ def evaluate(scores_seen, scores_unseen, features, n_seen, gamma):
 
 
 def validation_gammas(cfg, prepared):
-    """method -> the gamma its validation run selected, for a final run whose `calibration_gamma` names that run;
-    else {} (no calibration, or a validation run, which selects its own)."""
+    """method -> its calibration record (utils/calibration.py: the rule, and the gamma and held-out seen share its
+    validation run selected), for a final run whose `calibration_gamma` names that run; else {} (no calibration, or
+    a validation run, which selects its own). The held-out seen images of a baseline are the seen_val images of
+    trainval, which it trains on (in both runs alike)."""
     if prepared.info["split"] != "proposed" or not isinstance(cfg.calibration_gamma, str):
         return {}
     path = os.path.join(os.path.dirname(cfg.calibration_gamma), "baselines", "results.json")
     if not os.path.isfile(path):
         raise UserError(f"{path}: not found ('calibration_gamma' names its validation run); run baselines.py on the "
                         "validation run's config first")
-    return {row["method"]: row["selected_gamma"] for row in io.read_json(path)["methods"]}
+    return {row["method"]: {"rule": cfg.calibration_rule, **calibration.validation_selection(row, path)}
+            for row in io.read_json(path)["methods"]}
 
 
 def run_baseline(baseline, features, S, split, cfg, gammas, validation_run):
@@ -94,14 +97,17 @@ def run_baseline(baseline, features, S, split, cfg, gammas, validation_run):
     params = fitted[-1] if baseline.iterative else fitted
     joint = [zsl_baselines.scores(baseline, params, features[f"{kind}_test_features"], S)
              for kind in ("seen", "unseen")]
-    gamma = gammas.get(baseline.name)
+    heldout = zsl_baselines.scores(baseline, params, X[features["trainval_seen_val"]], S)
+    rule = gammas.get(baseline.name)
+    gamma = calibration.gamma(rule, heldout, n_seen) if rule else None
     row, curve = evaluate(*joint, features, n_seen, gamma)
     record = {"method": baseline.name, "hyperparameters": {**hyper, **({"epochs": epoch} if epoch else {})},
               "val_class_accuracy": val_accuracy, **row, "seconds": round(time.time() - start, 1)}
     if gamma is not None:
         record["calibration_gamma"] = gamma
     if validation_run:
-        record["selected_gamma"], record["at_selected_gamma"] = metrics.best_gamma(curve)
+        selected, record["at_selected_gamma"] = metrics.best_gamma(curve)
+        record.update(calibration.selection(selected, heldout, n_seen))
     return record, curve
 
 

@@ -2,9 +2,12 @@
 
 Runs, for the chosen dataset of arg_configs/pipelines.json: generation (the generated datasets), preparation, then per
 run (a validation run first where the dataset has one) the conversion of pretrained weights where a net needs it,
-finetuning, alpha extraction, mod2alpha, alpha2w and the explanations with the shipped configs, and prints the GZSL
-table. A stage whose outputs exist and match its config and inputs is skipped (`--force STAGE` redoes it, and so
-every later stage that reads its outputs); the first failing stage stops the pipeline with its message.
+finetuning, alpha extraction, then mod2alpha, alpha2w and the baselines for --seeds seeds (3 by default) on the one
+finetuned network, and the explanations of the first seed, with the shipped configs; prints the GZSL table (several
+seeds: mean +- std). A final run's seed reads the selections (alpha2w's learning_rate and reg_lambda, the calibration)
+of the validation run's same seed. A stage whose outputs exist and match its config and inputs is skipped
+(`--force STAGE` redoes it, and so every later stage that reads its outputs); the first failing stage stops the
+pipeline with its message.
 """
 import argparse
 import os
@@ -24,11 +27,18 @@ def parse_args(argv, table):
     parser.add_argument("--force", action="append", default=[], choices=pipeline.STAGE_ORDER + ("all",),
                         help="redo this stage even if it is up to date (repeatable); later stages follow")
     parser.add_argument("--until", choices=pipeline.STAGE_ORDER, help="stop after this stage")
-    parser.add_argument("--seed", type=int, help="random_seed of every stage after preparation; outputs go to runs/seed<N>/ "
+    parser.add_argument("--seed", type=int, help="random_seed of every stage after preparation; outputs go to "
+                                                 "runs/seed<N>/ "
                                                  "(or --out), configs are derived from the shipped ones")
+    parser.add_argument("--seeds", type=int, default=3, help="mod2alpha, alpha2w and the baselines run for this many "
+                        "seeds (the config's random_seed and the next ones) on the one finetuned network; the table "
+                        "shows mean +- std (default 3)")
     parser.add_argument("--out", help="write everything the pipeline makes (data, ckpt, alphas) under this folder "
                                       "instead of the repository's data/, ckpt/, alphas/")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"--seeds is {args.seeds}; give 1 or more")
+    return args
 
 
 class Plan:
@@ -60,19 +70,34 @@ class Plan:
                         raw = self.rooted(raw)
                         self.add("convert", raw, None, f"convert {net}: {raw['out']}")
                 for path in pipeline.stage_configs(table, stage, run, args.net, args.modality):
-                    self.add_config(stage, path, f"{stage} {run}: {os.path.relpath(path, pipeline.ROOT)}")
+                    label = f"{stage} {run}: {os.path.relpath(path, pipeline.ROOT)}"
+                    if stage not in pipeline.SEEDED_STAGES:
+                        self.add_config(stage, path, label, args.seed)
+                        continue
+                    for seed in self.seeds(stage, path):
+                        self.add_config(stage, path, f"{label} (seed {seed})", seed)
+
+    def seeds(self, stage, path):
+        """The seeds an experiment config runs with: its own (or --seed) and the next --seeds - 1; the
+        explanations only for the first."""
+        first = self.args.seed if self.args.seed is not None else pipeline.resolved_config(stage, path)["random_seed"]
+        return [first] if stage == "explain" else [first + k for k in range(self.args.seeds)]
 
     def rooted(self, raw):
         """A stage's arguments from the table itself (generate, convert) under the variant's output root."""
         return pipeline.rerooted(raw, pipeline.ROOT, self.out_root, self.folders) if self.out_root else raw
 
-    def add_config(self, stage, path, label):
+    def add_config(self, stage, path, label, seed):
+        """A step on a shipped config, or on a derived one: another seed of an experiment config (its output
+        folders carry the seed), another output root (--out / --seed)."""
         if not os.path.isfile(path):
             raise UserError(f"{path}: config named in {pipeline.TABLE} not found")
         if self.out_root:
-            path, raw = pipeline.variant(stage, path, self.out_root, self.folders, self.args.seed,
+            path, raw = pipeline.variant(stage, path, self.out_root, self.folders, seed,
                                          os.path.join(self.out_root, "configs"))
         else:
+            if seed is not None and seed != pipeline.resolved_config(stage, path)["random_seed"]:
+                path = pipeline.seeded_config(path, seed, os.path.join(pipeline.ROOT, "ckpt", "configs"))
             raw = pipeline.resolved_config(stage, path)
         self.add(stage, raw, path, label)
 

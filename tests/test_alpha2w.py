@@ -194,7 +194,8 @@ def test_vgg_16_importances_fold_exactly_through_fc6():
     assert_same_importances(model, pixels, np.array([0, 1, 4, 2], np.int32))
 
 
-# --- calibrated stacking: gamma from a validation run (val classes play the unseen ones), never from test ---
+# --- a validation run (val classes play the unseen ones) tunes learning_rate x reg_lambda and selects the calibration
+# the final run of the same seed applies; nothing reads a test label ---
 
 @pytest.fixture(scope="module")
 def validation_run(seen_model, tmp_path_factory):
@@ -207,23 +208,82 @@ def validation_run(seen_model, tmp_path_factory):
     return cfg, results_of(cfg)
 
 
-def test_validation_run_selects_gamma_and_the_final_run_reports_it_separately(validation_run, niwt_run, tmp_path):
-    _, val = validation_run
+@pytest.fixture(scope="module")
+def final_run(validation_run, niwt_run, tmp_path_factory):
+    """The session's final alpha2w run again, with the validation run's selections: (config, results, stdout)."""
+    cfg, _, _ = niwt_run
+    folder = tmp_path_factory.mktemp("final")
+    chosen = os.path.join(validation_run[0]["ckpt_dir"], "results.json")
+    cfg = {**cfg, "calibration_gamma": chosen, "hyperparameters_from": chosen, "ckpt_dir": str(folder / "out")}
+    return (cfg, *trained(cfg, folder))
+
+
+def test_the_validation_run_tunes_on_its_own_classes_and_the_final_run_trains_with_its_choice(validation_run,
+                                                                                              final_run):
+    val_cfg, val = validation_run
     assert val["split"] == "validation1" and val["n_seen"] == 20 and val["n_unseen"] == 10
+    settings, selected = val["tuning"]["settings"], val["tuning"]["selected"]
+    grid = [(val_cfg["learning_rate"] * a, val_cfg["reg_lambda"] * b)
+            for a in experiment.TUNING_GRID["learning_rate"] for b in experiment.TUNING_GRID["reg_lambda"]]
+    assert sorted((r["learning_rate"], r["reg_lambda"]) for r in settings) == sorted(grid)
+    assert (settings[0]["learning_rate"], settings[0]["reg_lambda"]) == (val_cfg["learning_rate"],
+                                                                         val_cfg["reg_lambda"])
+    best = max(settings, key=lambda r: r["AUSUC"])  # the first of equals: the config's own setting
+    assert selected == {"learning_rate": best["learning_rate"], "reg_lambda": best["reg_lambda"]}
+    assert val["AUSUC"] == best["AUSUC"] and val["kept_epoch"] == best["kept_epoch"]  # the kept head is its head
+    assert len({round(r["AUSUC"], 4) for r in settings}) > 1  # the knobs matter
+    _, results, stdout = final_run
+    assert {k: results["hyperparameters"][k] for k in selected} == selected
+    assert results["hyperparameters"]["chosen_by"] == os.path.join(validation_run[0]["ckpt_dir"], "results.json")
+    assert f"learning_rate {selected['learning_rate']:.3g}, reg_lambda {selected['reg_lambda']:.3g}" in stdout
+
+
+def heldout_margins(cfg):
+    """best seen minus best unseen score of the final run's seen_val images, from its features and scored head."""
+    features, head = np.load(os.path.join(cfg["ckpt_dir"], "features.npz")), \
+        np.load(os.path.join(cfg["ckpt_dir"], "unseen_head.npz"))
+    x = features["trainval_features"][features["trainval_seen_val"]]
+    return (x @ head["seen_weights"] + head["seen_biases"]).max(1) - \
+        (x @ head["scored_weights"] + head["scored_biases"]).max(1)
+
+
+def test_the_final_run_sends_the_validation_runs_share_of_held_out_seen_images_to_unseen(validation_run, final_run):
+    _, val = validation_run
     chosen = val["calibration"]
     assert chosen["H"] >= val["kept"]["H"] and chosen["H"] > 0.2, chosen  # the best H over gamma on the validation run
-    cfg, plain, _ = niwt_run
-    results, stdout = trained({**cfg, "calibration_gamma": os.path.join(validation_run[0]["ckpt_dir"], "results.json"),
-                               "ckpt_dir": str(tmp_path / "calibrated")}, tmp_path)
+    cfg, results, stdout = final_run
     calibration, kept = results["calibration"], results["kept"]
-    assert calibration["gamma"] == chosen["selected_gamma"]
+    assert calibration["rule"] == "seen_rate" and calibration["seen_rate"] == chosen["seen_rate"]
+    margins = heldout_margins(cfg)
+    assert np.mean(margins < calibration["gamma"]) == pytest.approx(chosen["seen_rate"], abs=1.0 / len(margins))
+    assert calibration["other_rule"]["rule"] == "margin" and calibration["other_rule"]["gamma"] == \
+        chosen["selected_gamma"]
     assert (calibration["S"], calibration["U"]) == (kept["S_cal"], kept["U_cal"])
     assert calibration["H"] == pytest.approx(2 * kept["S_cal"] * kept["U_cal"] / (kept["S_cal"] + kept["U_cal"]))
-    assert results["gamma0"] == plain["gamma0"]  # gamma = 0 stays the paper's protocol, reported as such
     # subtracting gamma > 0 from seen scores can only move predictions to unseen classes (and gamma < 0 the reverse)
-    direction = np.sign(chosen["selected_gamma"])
+    direction = np.sign(calibration["gamma"])
     assert direction * (kept["U_cal"] - kept["U"]) >= 0 and direction * (kept["S"] - kept["S_cal"]) >= 0
     assert f"| {100 * kept['H_cal']:.1f} |" in stdout
+
+
+def test_scrambled_test_labels_change_no_selected_value(final_run, tmp_path):
+    """The final run's learning_rate, reg_lambda, kept epoch and calibration gamma come from the validation run,
+    the training loss and held-out seen images: scrambling the test labels changes only the scores."""
+    cfg, results, _ = final_run
+    prepared = tmp_path / "prepared"
+    shutil.copytree(cfg["prepared_dir"], prepared)
+    info = json.loads((prepared / "split_info.json").read_text())  # the images stay where they are
+    info["image_dir"] = os.path.normpath(os.path.join(cfg["prepared_dir"], info["image_dir"]))
+    (prepared / "split_info.json").write_text(json.dumps(info))
+    rng = np.random.default_rng(0)
+    for name in ("seen_test", "unseen_test"):
+        lines = [line.rsplit(" ", 1) for line in (prepared / f"{name}.txt").read_text().splitlines()]
+        labels = rng.permutation([label for _, label in lines])
+        (prepared / f"{name}.txt").write_text("".join(f"{path} {label}\n" for (path, _), label in zip(lines, labels)))
+    again, _ = trained({**cfg, "prepared_dir": str(prepared), "ckpt_dir": str(tmp_path / "out")}, tmp_path)
+    assert again["hyperparameters"] == results["hyperparameters"] and again["kept_epoch"] == results["kept_epoch"]
+    assert again["calibration"]["gamma"] == results["calibration"]["gamma"]
+    assert again["gamma0"]["T1"] != results["gamma0"]["T1"]
 
 
 # --- bad input: one line naming the file and the fix, exit status 2, nothing written ---

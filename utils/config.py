@@ -79,7 +79,7 @@ def _is_instance(value, accepted):
     return False
 
 
-def _is_number(value):
+def is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -113,7 +113,7 @@ def validate(raw, schema, source):
         if field.choices and value not in field.choices:
             raise UserError(f"{source}: key '{key}' is {json.dumps(value)}; choose one of "
                             f"{', '.join(json.dumps(c) for c in field.choices)}")
-        if _is_number(value):
+        if is_number(value):
             if not math.isfinite(value):
                 raise UserError(f"{source}: key '{key}' is {value}; give a finite number")
             if field.valid is not None and value not in field.valid:

@@ -20,12 +20,17 @@ MODALITIES = ("attributes", "captions", "wikipedia")
 CAPTION_FORMATS = ("reed_w2v", "sent_mat", "text")
 SAMPLING_MODES = ("imagenet", "seen", "noise")
 OPTIMIZERS = ("adam", "sgd", "sgd_momentum")
+DEFAULT_SEED = 1234
 HELD_OUT_SEEN_CLASSES = 5  # the original holds out 5 seen classes to validate mod2alpha (AwA2 35/40, CUB 145/150)
+# a validation run's alpha2w grid: factors of the config's (the original's) values, a decade each way for the
+# regulariser, whose useful scale depends on the feature dimension, and half a decade for the step size
+TUNING_GRID = {"learning_rate": [0.3, 1.0, 3.0], "reg_lambda": [0.1, 1.0, 10.0]}
 
 COMMON = {
     "dataset": Field((str,), help="the run's name, e.g. CUB or SYNTH_val1: it keys the output layout"),
     "prepared_dir": Field((str,), default=DERIVED, help="(new) the prepared folder (default data/prepared/<dataset>)"),
-    "random_seed": Field((int,), default=1234, valid=NON_NEGATIVE),
+    "random_seed": Field((int,), default=DEFAULT_SEED, valid=NON_NEGATIVE,
+                         help="another seed than the default gets its own output folders (utils/layout.py)"),
     "modality": Field((str,), default="attributes", choices=MODALITIES),
     "model_name": nets_factory.MODEL_FIELDS["model_name"],
     "n_alphas": Field((int,), default=DERIVED, valid=AT_LEAST_ONE, help="channels of the alpha layer (derived)"),
@@ -101,6 +106,17 @@ ALPHA2W = {
                                    help="(new) compute the frozen trunk once (fast); false: the original's path"),
     "unseen_norm_matching": Field((bool,), default=False,
                                   help="(new) score with unseen weights scaled to the mean seen norm and bias"),
+    "tuning_grid": Field((dict, type(None)), default=TUNING_GRID,
+                         help="(new) a validation run's alpha2w trains one head per setting, learning_rate and "
+                              "reg_lambda times these factors, and keeps the one of highest AUSUC on its val classes; "
+                              "null: the config's values only"),
+    "hyperparameters_from": Field((str, type(None)), default=None,
+                                  help="(new) a validation run (its name, or its alpha2w results.json) whose selected "
+                                       "learning_rate and reg_lambda alpha2w uses instead of the config's; null: the "
+                                       "config's"),
+    "calibration_rule": Field((str,), default="seen_rate", choices=("seen_rate", "margin"),
+                              help="(new) what a validation run's gamma carries over: the share of held-out seen "
+                                   "images it sends to unseen classes, or the margin itself (utils/calibration.py)"),
     "calibration_gamma": Field((float, str, type(None)), default=None,
                                help="(new) calibrated stacking: a number, a validation run's name (its alpha2w "
                                     "results for this net and modality) or its results.json"),
@@ -125,9 +141,8 @@ def load(path, stage=None):
     resolve(cfg, path)
     if stage == "mod2alpha":
         _check_mod2alpha(cfg, path)
-    elif stage == "alpha2w" and cfg.sampling_mode == "imagenet" and cfg.sampling_images is None:
-        raise UserError(f"{path}: 'sampling_mode' imagenet reads 'sampling_images', which is null; give a list of "
-                        "probe images or use sampling_mode \"seen\" or \"noise\"")
+    elif stage == "alpha2w":
+        _check_alpha2w(cfg, path)
     return cfg
 
 
@@ -135,7 +150,8 @@ def resolve(cfg, source):
     """Fill in the network facts and the paths of the output layout that the config leaves out. What the data
     decides (n_attr, n_alphas, n_train_class) is settled by the stage that reads it."""
     config.default(cfg, "layer_name", nets_factory.spec_from_config(cfg, source).alpha_layer)
-    run, kind = (cfg.dataset, cfg.model_name), (cfg.modality, cfg.caption_format)
+    seed = None if cfg.random_seed == DEFAULT_SEED else cfg.random_seed
+    run, kind = (cfg.dataset, cfg.model_name), (cfg.modality, cfg.caption_format, seed)
     config.default(cfg, "prepared_dir", layout.prepared_dir(cfg.dataset))
     config.default(cfg, "ckpt_path", layout.finetuned_checkpoint(*run))
     config.default(cfg, "alphadir", layout.alphas_dir(*run, cfg.layer_name))
@@ -143,14 +159,29 @@ def resolve(cfg, source):
     config.default(cfg, "ckpt_dir", layout.alpha2w_dir(*run, *kind))
     config.default(cfg, "classattrdir", os.path.join(cfg.prepared_dir, "class_attributes.npy"))
     config.default(cfg, "classattrdir_binary", os.path.join(cfg.prepared_dir, "class_attributes_binary.npy"))
-    gamma = cfg.calibration_gamma
-    if isinstance(gamma, str) and "/" not in gamma and not gamma.endswith(".json"):  # a validation run's name
-        cfg.calibration_gamma = os.path.join(layout.alpha2w_dir(gamma, cfg.model_name, *kind), "results.json")
+    for key in ("calibration_gamma", "hyperparameters_from"):
+        value = getattr(cfg, key)
+        if isinstance(value, str) and "/" not in value and not value.endswith(".json"):  # a validation run's name
+            setattr(cfg, key, os.path.join(layout.alpha2w_dir(value, cfg.model_name, *kind), "results.json"))
 
 
 def n_train_class(cfg, n_seen):
     """The seen classes that train mod2alpha: the config's, or all but the original's 5 held out."""
     return config.default(cfg, "n_train_class", n_seen - HELD_OUT_SEEN_CLASSES)
+
+
+def _check_alpha2w(cfg, path):
+    if cfg.sampling_mode == "imagenet" and cfg.sampling_images is None:
+        raise UserError(f"{path}: 'sampling_mode' imagenet reads 'sampling_images', which is null; give a list of "
+                        "probe images or use sampling_mode \"seen\" or \"noise\"")
+    grid = cfg.tuning_grid or {}
+    for key, factors in grid.items():
+        if key not in TUNING_GRID:
+            raise UserError(f"{path}: 'tuning_grid' has '{key}'; it tunes {' and '.join(TUNING_GRID)} only")
+        if not (isinstance(factors, list) and factors and all(config.is_number(f) and 0 < f < float("inf")
+                                                              for f in factors)):
+            raise UserError(f"{path}: 'tuning_grid' {key} is {factors!r}; give a list of positive factors such as "
+                            f"{TUNING_GRID[key]}")
 
 
 def _check_mod2alpha(cfg, path):

@@ -45,17 +45,19 @@ def alphas_dir(dataset, net, layer):
     return _rooted("alphas", dataset, f"{dataset}_{net}_finetuned_cnn_trainval_alphas_{short.replace('/', '_')}")
 
 
-def experiment_tag(dataset, net, modality, caption_format=None):
-    """<dataset>_<net>_<modality>, captions with their format (one folder per kind of domain knowledge)."""
+def experiment_tag(dataset, net, modality, caption_format=None, seed=None):
+    """<dataset>_<net>_<modality>, captions with their format (one folder per kind of domain knowledge), and
+    `_seed<N>` for a seed other than the default: the seeds of one experiment (run_pipeline.py --seeds) sit side by
+    side, and a final run finds the validation run of its own seed."""
     kind = f"{modality}_{caption_format}" if modality == "captions" and caption_format else modality
-    return f"{dataset}_{net}_{kind}"
+    return f"{dataset}_{net}_{kind}" + ("" if seed is None else f"_seed{seed}")
 
 
-def mod2alpha_dir(dataset, net, modality, caption_format=None):
+def mod2alpha_dir(dataset, net, modality, caption_format=None, seed=None):
     """mod2alpha.py's output folder (dom2alpha_ckpt_dir)."""
-    return _rooted("ckpt", "mod2alpha", experiment_tag(dataset, net, modality, caption_format))
+    return _rooted("ckpt", "mod2alpha", experiment_tag(dataset, net, modality, caption_format, seed))
 
 
-def alpha2w_dir(dataset, net, modality, caption_format=None):
+def alpha2w_dir(dataset, net, modality, caption_format=None, seed=None):
     """alpha2w.py's output folder (ckpt_dir); explain.py writes its explanations/ inside."""
-    return _rooted("ckpt", "alpha2w", experiment_tag(dataset, net, modality, caption_format))
+    return _rooted("ckpt", "alpha2w", experiment_tag(dataset, net, modality, caption_format, seed))

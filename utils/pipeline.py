@@ -71,7 +71,8 @@ STAGES = {stage.name: stage for stage in (
                                   os.path.join(c["dom2alpha_ckpt_dir"], "class_alphas.npy"),
                                   os.path.join(c["prepared_dir"], "seen_test.txt"),
                                   os.path.join(c["prepared_dir"], "unseen_test.txt"),
-                                  c.get("calibration_gamma"), c.get("sampling_images"))),
+                                  c.get("calibration_gamma"), c.get("hyperparameters_from"),
+                                  c.get("sampling_images"))),
     Stage("baselines", (os.path.join(ROOT, "baselines.py"),), ROOT,
           output=lambda c: os.path.join(c["ckpt_dir"], "baselines", "results.json"),
           inputs=lambda c: _paths(*(os.path.join(c["ckpt_dir"], n) for n in ("features.npz", "unseen_head.npz")),
@@ -87,6 +88,7 @@ STAGES = {stage.name: stage for stage in (
 )}
 STAGE_ORDER = tuple(STAGES)
 CONFIG_STAGES = tuple(s for s in STAGE_ORDER if s not in ("generate", "convert"))  # those run on config files
+SEEDED_STAGES = ("mod2alpha", "alpha2w", "baselines", "explain")  # on the experiment configs: one run per seed
 
 
 def resolved_config(stage, config_path):
@@ -208,15 +210,32 @@ def rerooted(raw, base, out_root, folders):
     return {key: [move(v) for v in value] if isinstance(value, list) else move(value) for key, value in raw.items()}
 
 
+def seeded_config(config_path, seed, folder):
+    """A copy of an experiment config with `random_seed` = seed, at folder/seed<N>/<its path in the repository>
+    (written only when its content changed); its paths stay relative to the repository root, and the output
+    folders it derives carry the seed (utils/layout.py)."""
+    raw = io.read_json(config_path)
+    raw["random_seed"] = seed
+    path = os.path.join(folder, f"seed{seed}", os.path.relpath(config_path, ROOT))
+    if not os.path.isfile(path) or io.read_json(path) != raw:
+        io.write_json(path, raw)
+    return path
+
+
 def variant(stage, config_path, out_root, folders, seed, config_dir):
     """A copy of a shipped config, resolved, with its outputs (and inputs produced by the pipeline) under `out_root`
     and, for every stage after preparation (the dataset and its splits stay fixed), `random_seed` = seed; written to
-    `config_dir` under the config's path in the repository, only when its content changed. The experiment configs,
-    read by mod2alpha, alpha2w and explain, so have one derived copy."""
+    `config_dir` under the config's path in the repository (an experiment config under seed<N>/), only when its
+    content changed. The experiment configs, read by mod2alpha, alpha2w, the baselines and explain, so have one
+    derived copy per seed."""
+    name = os.path.relpath(config_path, ROOT)
+    if seed is not None and stage in SEEDED_STAGES:  # seeded before resolving: its derived folders carry the seed
+        config_path, name = seeded_config(config_path, seed, os.path.join(config_dir, "seeded")), \
+            os.path.join(f"seed{seed}", name)
     raw = rerooted(resolved_config(stage, config_path), STAGES[stage].base, out_root, folders)
-    if seed is not None and stage != "prepare":
+    if seed is not None and stage not in ("prepare", *SEEDED_STAGES):
         raw["random_seed"] = seed
-    path = os.path.join(config_dir, os.path.relpath(config_path, ROOT))
+    path = os.path.join(config_dir, name)
     if not os.path.isfile(path) or io.read_json(path) != raw:
         io.write_json(path, raw)
     return path, raw

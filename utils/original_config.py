@@ -1,0 +1,191 @@
+"""The original release's configs, converted to ours: `python -m utils.original_config <original.json> [--out ours.json]
+[--dataset NAME]`.
+
+Accepts the original's six experiment configs (arg_configs/{vgg16,resnet}_config_{AWA2,CUB}[_captions].json) and its
+eight seen-pretraining configs (finetune: `lr_fc`; alpha extraction: `dataset_json`). Values the original wrote as
+strings ("50", "1e-3", "True") become numbers and booleans where our schema has them, and are then validated as any
+config is. Every key is reported on one line: kept (the same meaning here), replaced (a path of the original's
+data.zip layout, which becomes the prepared file of the config's dataset, derived by utils/layout.py) or ignored (with
+the reason). The result is checked by the loaders of every stage it drives before it is written.
+"""
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+
+from utils import config, experiment, io, seen_configs
+from utils.cli import UserError, main_guard
+
+LAYOUT = "a path of the original's data.zip layout"
+NO_COUNTERPART = "no counterpart in this implementation"
+LISTS = "the preparation (utils/prepare_data.py) makes the image lists and class splits; prepared_dir replaces it"
+
+# key -> why it is not used, for keys of the original with no use here
+IGNORED = {
+    "act_layer_name": "a name in the original's output paths; utils/layout.py names every folder",
+    "alpha_layer_name": "a name in the original's output paths; utils/layout.py names every folder",
+    "alpha_model_name": "a name in the original's output paths; utils/layout.py names every folder",
+    "attributesf": "attribute names come from the prepared split",
+    "base_model": "model_name names the network",
+    "ckpt": "the original's checkpoint-reading variant; checkpoints are read by variable name here",
+    "ckpt_list_path": "a folder of the original's checkpoints to choose from; ckpt_path names the one used",
+    "c1_mean": "vgg_preprocessing subtracts slim's channel means (123.68, 116.78, 103.94), which these are",
+    "c2_mean": "vgg_preprocessing subtracts slim's channel means (123.68, 116.78, 103.94), which these are",
+    "c3_mean": "vgg_preprocessing subtracts slim's channel means (123.68, 116.78, 103.94), which these are",
+    "class_listf": LISTS, "imagedir": LISTS, "imagelist": LISTS, "imagelabellist": LISTS,
+    "train_test_split_list": LISTS, "split_file": LISTS, "seen_test_split_file": LISTS,
+    "unseen_test_split_file": LISTS, "cub_predef_split": LISTS,
+    "dropout": "alpha2w runs the network in inference mode, where dropout does nothing (as in the original)",
+    "estop1": NO_COUNTERPART, "estop2": NO_COUNTERPART, "n_mask": NO_COUNTERPART, "zero_cen": NO_COUNTERPART,
+    "removerelu": NO_COUNTERPART + " (the original's configs set it to None)",
+    "map": "\"t2a\" (domain knowledge -> alphas) is the only direction",
+    "n_class": "counted from the prepared split", "n_seen": "counted from the prepared split",
+    "n_unseen": "counted from the prepared split", "n_seen_train": "counted from the prepared split",
+    "orig_ckpt_path": "the ImageNet checkpoint; the stage reads the finetuned network (ckpt_path, derived)",
+    "penultimate_seen_weights": "the seen head's variables are found under the net's logits scope",
+    "save_path": "the original's log folder; outputs go to ckpt_dir (derived)",  # experiment configs
+    "summaries_dir": "the original's log folder; outputs go to ckpt_dir (derived)",
+    "test_prop": "a proportion of the original's own splits; the preparation's seen_val_fraction sets seen-val",
+    "train_prop": "a proportion of the original's own splits; the preparation's seen_val_fraction sets seen-val",
+    "val_prop": "a proportion of the original's own splits; the preparation's seen_val_fraction sets seen-val",
+    "text2alpha_ckpt": "alpha2w reads mod2alpha's class_alphas.npy from dom2alpha_ckpt_dir (derived)",
+    "verbose": "printing only",
+    "weight_decay": "mod2alpha and alpha2w use no weight decay",
+    "wt_dec": "mod2alpha and alpha2w use no weight decay",  # experiment configs (finetune configs keep it)
+}
+# paths of the data.zip layout that the output layout derives from the dataset, per stage
+REPLACED = {
+    "experiment": ("classattrdir", "classattrdir_binary", "alphadir", "dom2alpha_ckpt_dir", "ckpt_path", "ckpt_dir"),
+    "finetune": ("train_split_json", "val_split_json", "test_split_json", "ckpt_path", "save_path"),
+    "alpha_extract": ("class_list_f", "class_idmaps_json", "dataset_json", "ckpt_path", "save_path"),
+}
+SCHEMAS = {"experiment": experiment.SCHEMA, "finetune": seen_configs.FINETUNE,
+           "alpha_extract": seen_configs.ALPHA_EXTRACT}
+REED_CAPTIONS = "data/CUB/text_c10,data/CUB/w2v_c10"  # where the original's mod2alpha/alpha2w read Reed's captions
+
+
+def stage_of(raw):
+    if "lr_fc" in raw:
+        return "finetune"
+    if "dataset_json" in raw:
+        return "alpha_extract"
+    return "experiment"
+
+
+def dataset_of(raw, given, source):
+    """The dataset a config is for: --dataset, its `dataset` key, or the data/<NAME>/ folder its paths name."""
+    if given or raw.get("dataset"):
+        return given or raw["dataset"]
+    names = {m.group(1) for value in raw.values() if isinstance(value, str)
+             for m in re.finditer(r"data/(AWA2|CUB|AWA1|SUN)/", value)}
+    if len(names) != 1:
+        raise UserError(f"{source}: cannot tell its dataset from its paths ({sorted(names) or 'none'}); pass "
+                        "--dataset AWA2 or CUB")
+    return names.pop()
+
+
+BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def typed(value, field, key, source):
+    """A value of the original (often a string) as the type our schema gives the key: None, a boolean, an integer,
+    a number, or the text itself, the first that fits."""
+    if not isinstance(value, str):
+        return value
+    if value in ("None", "null") and type(None) in field.types:
+        return None
+    if bool in field.types and value.lower() in BOOLEANS:
+        return BOOLEANS[value.lower()]
+    for kind in (int, float):
+        if kind in field.types:
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+    if str in field.types:
+        return value
+    raise UserError(f"{source}: key '{key}' is {json.dumps(value)}, which is not {field.types[0].__name__}; fix the "
+                    "value in the original config")
+
+
+def convert(raw, source, dataset=None):
+    """(stage, our config, one note per key of the original: (verdict, key, original value, reason))."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: not a JSON object of key: value pairs")
+    stage = stage_of(raw)
+    schema, replaced = SCHEMAS[stage], REPLACED[stage]
+    ours, notes = {"dataset": dataset_of(raw, dataset, source)}, []
+    for key, value in raw.items():
+        if key in replaced:
+            notes.append(("replaced", key, value, None))  # its reason names the derived path, once resolved
+        elif key == "prepro":
+            if value == "unified":
+                notes.append(("kept", key, value, "the net's slim preprocessing, as here"))
+            else:
+                notes.append(("ignored", key, value, "the original's plain 224x224 resize path; here the net's slim "
+                              "preprocessing (README: Deviations from the original release)"))
+        elif key == "attrdir" and stage == "experiment" and raw.get("modality") == "captions":
+            ours.update(caption_format="reed_w2v", attrdir=REED_CAPTIONS)
+            notes.append(("replaced", key, value, f"the original reads Reed et al.'s CUB captions and their "
+                          f"word2vec features from {REED_CAPTIONS} whatever it says; so does the converted config "
+                          "(caption_format reed_w2v; the shipped captions configs use the xlsa17 sentence embeddings "
+                          "instead)"))
+        elif key in schema:
+            ours[key] = typed(value, schema[key], key, source)
+            notes.append(("kept", key, value, None))
+        elif key in IGNORED:
+            notes.append(("ignored", key, value, IGNORED[key]))
+        else:
+            raise UserError(f"{source}: key '{key}' is not a key of the original release's configs; remove it or "
+                            "convert by hand")
+    return stage, ours, notes
+
+
+def validated(stage, ours, source):
+    """Load the converted config with the loader of every stage it drives (as a file: the loaders read files);
+    returns the resolved config (its derived paths)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, os.path.basename(source))
+        with open(path, "w") as f:
+            json.dump(ours, f)
+        try:
+            if stage == "finetune":
+                return seen_configs.load_finetune(path)
+            if stage == "alpha_extract":
+                return seen_configs.load_alpha_extract(path)
+            return [experiment.load(path, name) for name in experiment.STAGES][-1]
+        except UserError as err:
+            raise UserError(f"{source}: converted, but {str(err).replace(path, 'the result')}") from None
+
+
+@main_guard
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("original", help="a config of the original release")
+    parser.add_argument("--out", help="where to write ours (default: print it)")
+    parser.add_argument("--dataset", help="the prepared dataset it runs on (default: its 'dataset' key or the "
+                                          "data/<NAME>/ folder its paths name)")
+    args = parser.parse_args(argv)
+    raw = config.read_json_config(args.original) if os.path.isfile(args.original) else None
+    if raw is None:
+        raise UserError(f"{args.original}: file not found; give the path of one of the original release's configs")
+    stage, ours, notes = convert(raw, args.original, args.dataset)
+    resolved = vars(validated(stage, ours, args.original))
+    print(f"{args.original}: the original's {stage} config, {len(notes)} keys", file=sys.stderr)
+    for verdict, key, value, reason in notes:
+        if verdict == "replaced" and reason is None:  # the prepared file (or layout folder) that takes its place
+            reason = f"{LAYOUT}; now {resolved[key]}"
+        shown = f"{verdict:8s}  {key} {json.dumps(value)}" + (f": {reason}" if reason else "")
+        print(f"  {shown}", file=sys.stderr)
+    text = json.dumps(ours, indent=2) + "\n"
+    if args.out:
+        io.write_text(args.out, text)
+        print(f"wrote {args.out} ({stage} config for {ours['dataset']})", file=sys.stderr)
+    else:
+        print(text, end="")
+
+
+if __name__ == "__main__":
+    main()
