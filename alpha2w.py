@@ -119,7 +119,9 @@ class Alpha2W:
         self.graph = tf.Graph()
         with self.graph.as_default():
             tf1.set_random_seed(cfg.random_seed)
-            self.net = frozen_net.FrozenNet(cfg, n_seen, layer, source, restore=restore)
+            self.net = frozen_net.FrozenNet(cfg, n_seen, layer, source, restore=restore,
+                                            zero_seen_biases=cfg.zero_seen_biases,
+                                            reinit_beta=cfg.reinit_batchnorm_beta)
             self.seen_logits, self.activations, self.features = \
                 self.net.logits, self.net.activations, self.net.features
             self.weights, self.biases, unseen_logits = unseen_head.build(self.features, init_weights)
@@ -299,6 +301,8 @@ def load_setup(cfg, source):
     examples = make_examples(cfg, prepared, len(probe_set), rng, source)
     seen_w, seen_b = unseen_head.seen_head(checkpoints.checkpoint_prefix(cfg.ckpt_path), spec.logits_scope,
                                            len(prepared.seen_ids))
+    if cfg.zero_seen_biases:  # as the frozen net scores the seen classes (FrozenNet)
+        seen_b = np.zeros_like(seen_b)
     init_w = unseen_head.initial_weights(seen_w, len(prepared.unseen_ids), cfg.unseen_w_init, rng)
     if prepared.info["split"] != "proposed" and cfg.tuning_grid:
         settings = tuning.grid(cfg)

@@ -64,7 +64,8 @@ class Explainer:
     def __init__(self, cfg, layer, n_seen, head, source):
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self.net = frozen_net.FrozenNet(cfg, n_seen, layer, source)
+            self.net = frozen_net.FrozenNet(cfg, n_seen, layer, source, zero_seen_biases=cfg.zero_seen_biases,
+                                            reinit_beta=cfg.reinit_batchnorm_beta)
             logits = tf.concat([self.net.logits,
                                 tf.matmul(self.net.features, tf.constant(head[0])) + tf.constant(head[1])], 1)
             self.true_class = tf1.placeholder(tf.int32, [None], name="true_class")

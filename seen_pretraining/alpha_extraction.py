@@ -9,10 +9,11 @@ import os
 import time
 
 import numpy as np
+from tqdm import tqdm
 
-from utils import checkpoints, config, datasets, frozen_net, importance, input_pipeline, io, metrics
+from utils import checkpoints, config, datasets, devices, frozen_net, importance, input_pipeline, io, metrics
 from utils import plots, preprocessing, seen_configs, splits
-from utils.cli import UserError, config_args, main_guard
+from utils.cli import UserError, config_parser, main_guard, parse_config_args
 from utils.tf_compat import tf, tf1
 
 OUTPUT_FILES = {
@@ -52,22 +53,51 @@ def load_inputs(cfg, source):
 
 class Extraction:
     """The graph: the frozen net over the images, the gt/predicted-class importances at the alpha layer and their
-    Grad-CAM maps (the labels are fed batch by batch, in the images' order)."""
+    Grad-CAM maps. On one device the labels are fed batch by batch, in the images' order; replicated over a
+    tf.distribute `strategy`, images and labels come from one dataset whose global batches the replicas share."""
 
-    def __init__(self, cfg, bypass, source):
-        self.graph = tf.Graph()
+    def __init__(self, cfg, bypass, source, strategy=None, paths=None, labels=None):
+        self.graph, self.strategy = tf.Graph(), strategy
         with self.graph.as_default():
             tf1.set_random_seed(cfg.random_seed)
-            self.net = frozen_net.FrozenNet(cfg, cfg.num_classes, cfg.layer_name, source, bypass)
-            self.labels = tf1.placeholder(tf.int64, [None], name="labels")
-            predictions = tf.argmax(self.net.logits, 1)
-            gt_alphas = importance.class_importance(self.net.logits, self.net.activations, self.labels)
-            pred_alphas = importance.class_importance(self.net.logits, self.net.activations, predictions)
-            self.tensors = {"gt_alphas": gt_alphas, "pred_alphas": pred_alphas, "predictions": predictions}
-            self.views = {"images": self.net.images, "gt_cam": importance.gradcam(self.net.activations, gt_alphas),
-                          "pred_cam": importance.gradcam(self.net.activations, pred_alphas)}
+            if strategy is None:
+                self.net = frozen_net.FrozenNet(cfg, cfg.num_classes, cfg.layer_name, source, bypass)
+                self.labels = tf1.placeholder(tf.int64, [None], name="labels")
+                self.tensors, self.views = self.importances(self.net.logits, self.net.activations, self.labels)
+                self.views["images"] = self.net.images
+                self.restore, activations = self.net.restore, self.net.activations
+            else:
+                dataset = input_pipeline.image_dataset(paths, labels, cfg.preprocess_fn, cfg.image_size,
+                                                       cfg.batch_size, False, num_parallel_calls=cfg.num_workers)
+                shapes = {}
+
+                def step(images, labels, _):
+                    logits, _, activations, _ = frozen_net.network(cfg, cfg.num_classes, cfg.layer_name, source,
+                                                                   images, bypass)
+                    shapes["layer"] = activations.shape.as_list()[1:]
+                    tensors, views = self.importances(logits, activations, labels)
+                    return {**tensors, **views, "images": images}
+
+                with strategy.scope():
+                    iterator = strategy.make_dataset_iterator(dataset)
+                    self.outputs = devices.gathered(strategy, strategy.experimental_run(
+                        lambda inputs: step(*inputs), iterator))
+                self.start_images = iterator.initializer  # an op made on first use: before the graph is final
+                self.restore = checkpoints.restore_fn(cfg.ckpt_path)
+                self.layer_shape = shapes["layer"]
         self.graph.finalize()
-        self.layer_shape = self.net.activations.shape.as_list()[1:]
+        if strategy is None:
+            self.layer_shape = activations.shape.as_list()[1:]
+
+    @staticmethod
+    def importances(logits, activations, labels):
+        """({gt_alphas, pred_alphas, predictions}, their Grad-CAM maps {gt_cam, pred_cam})."""
+        predictions = tf.argmax(logits, 1)
+        gt_alphas = importance.class_importance(logits, activations, labels)
+        pred_alphas = importance.class_importance(logits, activations, predictions)
+        return ({"gt_alphas": gt_alphas, "pred_alphas": pred_alphas, "predictions": predictions},
+                {"gt_cam": importance.gradcam(activations, gt_alphas),
+                 "pred_cam": importance.gradcam(activations, pred_alphas)})
 
 
 def extract(cfg, model, paths, labels, names, seen_ids, gradcam_dir):
@@ -83,10 +113,28 @@ def extract(cfg, model, paths, labels, names, seen_ids, gradcam_dir):
                                f"{stem} ({cfg.layer_name})")
 
     with tf1.Session(graph=model.graph) as sess, input_pipeline.naming_bad_images(paths):
-        model.net.restore(sess)
-        return model.net.run(sess, paths, model.tensors, "alphas",
-                             feed=lambda start: {model.labels: labels[start:start + cfg.batch_size]},
-                             extra=lambda start: (model.views, save_gradcams) if start < cfg.n_gradcam else ({}, None))
+        model.restore(sess)
+        if model.strategy is None:
+            return model.net.run(sess, paths, model.tensors, "alphas",
+                                 feed=lambda start: {model.labels: labels[start:start + cfg.batch_size]},
+                                 extra=lambda start: (model.views, save_gradcams) if start < cfg.n_gradcam
+                                 else ({}, None))
+        sess.run(model.start_images)
+        out, start = {key: [] for key in ("gt_alphas", "pred_alphas", "predictions")}, 0
+        with tqdm(total=len(paths), desc=f"alphas ({devices.replicas(model.strategy)} replicas)", leave=False,
+                  disable=None) as bar:
+            while start < len(paths):
+                try:
+                    batch = sess.run(model.outputs)
+                except tf.errors.OutOfRangeError:
+                    break
+                if start < cfg.n_gradcam:
+                    save_gradcams(start, batch)
+                for key in out:
+                    out[key].append(batch[key])
+                start += len(batch["predictions"])
+                bar.update(len(batch["predictions"]))
+        return {key: np.concatenate(parts) for key, parts in out.items()}
 
 
 def write_outputs(out, cfg, arrays, paths, labels, seen_ids, extra):
@@ -109,16 +157,22 @@ def write_outputs(out, cfg, arrays, paths, labels, seen_ids, extra):
 
 @main_guard
 def main(argv=None):
-    args = config_args(__doc__.splitlines()[0], argv, "JSON config (arg_configs/alpha_extract/)")
+    parser = config_parser(__doc__.splitlines()[0], "JSON config (arg_configs/alpha_extract/)")
+    parser.add_argument("--cpu-devices", type=int, help="split the CPU into N logical devices (utils/devices.py)")
+    args = parse_config_args(parser, argv)
+    if args.cpu_devices:
+        devices.split_cpu(args.cpu_devices)
     start = time.time()
     cfg = seen_configs.load_alpha_extract(args.config)
     if args.print_config:
         return config.print_resolved(cfg)
     bypass = importance.parse_bypass(cfg.bypass_name, args.config)
     seen_ids, names, paths, labels = load_inputs(cfg, args.config)
+    strategy = devices.make_strategy(cfg.distribute)
     print(f"alphas of {cfg.model_name} at {cfg.layer_name} for {len(paths)} images, checkpoint {cfg.ckpt_path}"
-          + (f", bypass {','.join(bypass)}" if bypass else ""))
-    model = Extraction(cfg, bypass, args.config)
+          + (f", bypass {','.join(bypass)}" if bypass else "")
+          + (f"; {cfg.distribute} over {devices.replicas(strategy)} replicas" if strategy else ""))
+    model = Extraction(cfg, bypass, args.config, strategy, paths, labels)
     with io.atomic_dir(cfg.save_path) as out:
         arrays = extract(cfg, model, paths, labels, names, seen_ids, os.path.join(out, "gradcam"))
         accuracy = write_outputs(out, cfg, arrays, paths, labels, seen_ids, {

@@ -29,6 +29,9 @@ def check_config(cfg, source):
         raise UserError(f"{source}: 'ckpt_path' is null; give a pretrained checkpoint or set 'train_from_scratch'")
     if cfg.num_epochs_fc <= 0 and not cfg.finetune_whole_cnn:
         raise UserError(f"{source}: nothing to train: 'num_epochs_fc' is 0 and 'finetune_whole_cnn' is false")
+    if cfg.fc_phase_is_training and cfg.cache_fc_features:
+        raise UserError(f"{source}: 'fc_phase_is_training' runs the trunk in training mode at every step, so its "
+                        "features cannot be cached; set 'cache_fc_features' to false")
     return spec
 
 
@@ -76,8 +79,10 @@ class Run:
         self.init_ops = {k: iterator.make_initializer(d) for k, d in datasets.items()}
         images, labels, _ = iterator.get_next()
         whole = phase == "full"
-        net = nets_factory.get_network_fn(cfg.model_name, cfg.num_classes, self.setting["wt_dec"],
-                                          is_training=whole, dropout_keep_prob=cfg.dropout)
+        training_mode = whole or cfg.fc_phase_is_training
+        slim_decay = 0.0 if cfg.wt_dec_all_variables else self.setting["wt_dec"]
+        net = nets_factory.get_network_fn(cfg.model_name, cfg.num_classes, slim_decay, is_training=training_mode,
+                                          dropout_keep_prob=cfg.dropout)
         train_logits, end_points = net(images)
         self.cached, self.bank = None, None
         if not whole and cfg.cache_fc_features:  # the trunk's output is fed from the bank: only the logits run
@@ -87,7 +92,7 @@ class Run:
             labels = tf1.placeholder(tf.int64, [None], name="cached_labels")
             self.cached = (features, labels)
             train_logits = nets_factory.dense_logits(spec, features)
-        if whole:
+        if training_mode:
             eval_net = nets_factory.get_network_fn(cfg.model_name, cfg.num_classes, is_training=False)
             with tf1.variable_scope(tf1.get_variable_scope(), reuse=True):
                 eval_logits, _ = eval_net(images)
@@ -95,11 +100,23 @@ class Run:
             eval_logits = train_logits
         trainable = tf1.trainable_variables() if whole else tf1.trainable_variables(spec.logits_scope)
         xent = tf1.losses.sparse_softmax_cross_entropy(labels, train_logits)
-        reg = tf1.losses.get_regularization_losses(None if whole else spec.logits_scope)
-        loss = xent + tf.add_n(reg) if reg else xent
+        if cfg.wt_dec_all_variables:  # the original's: every trainable variable, frozen ones included
+            reg = [self.setting["wt_dec"] * tf.add_n([tf.nn.l2_loss(v) for v in tf1.trainable_variables()])]
+        else:
+            reg = tf1.losses.get_regularization_losses(None if whole else spec.logits_scope)
+        penalty = tf.add_n(reg) if reg else tf.constant(0.0)
+        loss = xent + penalty
         updates = tf1.get_collection(tf1.GraphKeys.UPDATE_OPS) if whole else []
+        optimizer = tf1.train.AdamOptimizer(lr)
+        gradients = optimizer.compute_gradients(loss, var_list=trainable)
+        if cfg.clip_gradient_norm is not None:
+            clipped, _ = tf.clip_by_global_norm([g for g, _ in gradients], cfg.clip_gradient_norm)
+            gradients = list(zip(clipped, [v for _, v in gradients]))
         with tf.control_dependencies(updates):
-            self.train_op = tf1.train.AdamOptimizer(lr).minimize(loss, var_list=trainable)
+            self.train_op = optimizer.apply_gradients(gradients)
+        # the early-stopping val loss: the cross-entropy, plus the penalty where the original added it
+        self.val_penalty = penalty if cfg.wt_dec_all_variables else tf.constant(0.0)
+        self.beta_reset = checkpoints.beta_reinitializer() if cfg.reinit_batchnorm_beta else None
         self.tensors = {"loss": loss, "labels": labels, "train_pred": tf.argmax(train_logits, 1),
                         "eval_xent": tf1.losses.sparse_softmax_cross_entropy(labels, eval_logits, loss_collection=None,
                                                                               reduction=tf1.losses.Reduction.NONE),
@@ -144,7 +161,7 @@ class Run:
         batches = self.one_pass(sess, split, [self.tensors["eval_xent"], self.tensors["eval_pred"],
                                               self.tensors["labels"]])
         losses, preds, labels = (np.concatenate(parts) for parts in zip(*batches))
-        return float(np.mean(losses)), metrics.per_class_accuracy(labels, preds)
+        return float(np.mean(losses) + sess.run(self.val_penalty)), metrics.per_class_accuracy(labels, preds)
 
     def train_phase(self, phase, epochs, lr, patience):
         graph = tf.Graph()
@@ -152,6 +169,7 @@ class Run:
             init_fn = self.build(phase, lr)
             init = tf1.global_variables_initializer()
         graph.finalize()
+        resumed = self.state["phase"] == phase and self.state["epoch"] > 0  # from its own latest checkpoint
         if self.state["phase"] != phase:
             self.state.update(phase=phase, epoch=0, best_val_loss=None, bad_epochs=0)
         stopper = EarlyStopping(patience, self.state["best_val_loss"] or float("inf"), self.state["bad_epochs"])
@@ -160,6 +178,8 @@ class Run:
         with tf1.Session(graph=graph) as sess, input_pipeline.naming_bad_images(all_paths):
             sess.run(init)
             init_fn(sess)
+            if self.beta_reset is not None and not resumed:
+                sess.run(self.beta_reset)
             if self.cached:
                 if phase not in self.banks:
                     self.banks[phase] = FeatureBank.compute(self, sess)

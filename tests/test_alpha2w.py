@@ -11,7 +11,7 @@ import pytest
 
 import alpha2w
 from conftest import experiment_config, extracted, finetuned, last_error_line, run_stage
-from utils import experiment, importance, nets_factory, probes, splits, unseen_head
+from utils import checkpoints, experiment, frozen_net, importance, metrics, nets_factory, probes, splits, unseen_head
 from utils.tf_compat import tf, tf1
 from utils.training import LossPlateau
 
@@ -140,6 +140,43 @@ def test_alphas_given_to_the_wrong_classes_do_not_transfer(niwt_run, tmp_path):
     np.save(shifted_dir / "class_alphas.npy", alphas)
     control, _ = trained({**cfg, "dom2alpha_ckpt_dir": str(shifted_dir), "ckpt_dir": str(tmp_path / "out")}, tmp_path)
     assert control["kept"]["T1"] < 0.3 < results["kept"]["T1"] - 0.3
+
+
+def test_the_originals_zero_seen_biases_change_the_seen_scores_only(niwt_run, tmp_path):
+    """The original's ResNet alpha2w scored the seen classes with zero biases: the unseen head trains the same (T1,
+    which ranks unseen classes only, is unchanged); S / U / H are those of the seen logits without their biases."""
+    cfg, plain, _ = niwt_run
+    results, _ = trained({**cfg, "zero_seen_biases": True, "ckpt_dir": str(tmp_path / "out")}, tmp_path)
+    assert results["kept_epoch"] == plain["kept_epoch"] and results["gamma0"]["T1"] == plain["gamma0"]["T1"]
+    head = np.load(tmp_path / "out" / "unseen_head.npz")
+    features = np.load(tmp_path / "out" / "features.npz")
+    assert not np.any(head["seen_biases"])
+    scores = [np.concatenate([features[f"{k}_test_features"] @ head["seen_weights"],
+                              features[f"{k}_test_features"] @ head["scored_weights"] + head["scored_biases"]], 1)
+              for k in ("seen", "unseen")]
+    row, _ = metrics.table_metrics(scores[0], features["seen_test_labels"], scores[1], features["unseen_test_labels"],
+                                   results["n_seen"])
+    assert row["S"] == pytest.approx(results["gamma0"]["S"], abs=1e-6) and row["U"] == pytest.approx(
+        results["gamma0"]["U"], abs=1e-6)
+    assert (results["gamma0"]["S"], results["gamma0"]["U"]) != (plain["gamma0"]["S"], plain["gamma0"]["U"])
+
+
+def test_the_originals_batch_norm_beta_reset_zeroes_every_beta_of_the_restored_network(seen_class_alphas):
+    cfg = types.SimpleNamespace(**seen_class_alphas)
+    values = {}
+    for reset in (False, True):
+        with tf.Graph().as_default(), tf1.Session() as sess:
+            net = frozen_net.FrozenNet(cfg, 30, "small_cnn/conv4", "test", reinit_beta=reset)
+            net.restore(sess)
+            values[reset] = {v.op.name: sess.run(v) for v in tf1.global_variables()}
+    reader = tf1.train.load_checkpoint(checkpoints.checkpoint_prefix(cfg.ckpt_path))
+    betas = [n for n in values[True] if "beta" in n]
+    assert len(betas) == 4
+    for name, value in values[True].items():
+        if name in betas:
+            assert not np.any(value) and np.any(values[False][name]), name
+        else:
+            np.testing.assert_array_equal(value, reader.get_tensor(name), err_msg=name)
 
 
 def test_cached_and_original_paths_give_the_same_importances_and_weights(seen_class_alphas, tmp_path):

@@ -79,13 +79,48 @@ def test_the_cached_logits_phase_trains_the_same_model_and_writes_the_same_check
         np.testing.assert_array_equal(value, trunks[False, 1][name], err_msg=name)
 
 
+@pytest.mark.slow
+def test_the_originals_finetuning_behaviours_are_switches(prepared, tmp_path):
+    """From one trained network: logits-only finetuning with the original's training-mode phase 1, weight decay over
+    every trainable variable (in the val loss too), gradient clipping and batch-norm betas re-initialised after the
+    restore, against ours."""
+    pretrained = str(tmp_path / "pretrained")
+    assert run_stage(tmp_path, finetune_config(prepared, pretrained)).returncode == 0
+    start = os.path.join(pretrained, "best")
+    common = dict(ckpt_path=start, train_from_scratch=False, finetune_whole_cnn=False, num_epochs_fc=1,
+                  cache_fc_features=False)
+    original = dict(fc_phase_is_training=True, wt_dec_all_variables=True, clip_gradient_norm=4.0,
+                    reinit_batchnorm_beta=True)
+    perf, tensors = {}, {}
+    for name, switches in (("ours", {}), ("original", original)):
+        save_path = str(tmp_path / name)
+        done = run_stage(tmp_path, finetune_config(prepared, save_path, **common, **switches))
+        assert done.returncode == 0, done.stderr[-2000:]
+        perf[name] = json.load(open(os.path.join(save_path, "test_perf.json")))
+        reader = tf1.train.load_checkpoint(perf[name]["best_checkpoint"])
+        tensors[name] = {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()}
+    reader = tf1.train.load_checkpoint(start)
+    betas = [n for n in tensors["ours"] if "beta" in n]
+    assert len(betas) == 4 and all(np.any(reader.get_tensor(n) != 0) for n in betas)
+    for n in betas:  # the trunk is frozen in this phase: the betas stay as restored, or as re-initialised
+        np.testing.assert_array_equal(tensors["ours"][n], reader.get_tensor(n))
+        assert not np.any(tensors["original"][n])
+    for name in perf:  # the recorded early-stopping val loss: cross-entropy, plus the original's penalty
+        trainable = sum(0.5 * np.sum(v.astype(np.float64) ** 2) for n, v in tensors[name].items() if "moving_" not in n)
+        penalty = 5e-4 * trainable if name == "original" else 0.0
+        xent = val_loss_of(perf[name]["best_checkpoint"], prepared, 9)
+        assert perf[name]["val_loss"] == pytest.approx(xent + penalty, rel=1e-4), name
+        assert penalty == 0.0 or penalty > 0.01 * xent
+
+
 def test_bad_configs_fail_with_one_line(prepared, tmp_path):
     for overrides, words in (({"num_classes": 40}, "'num_classes' is 40, but it is 9 from the split lists"),
                              ({"train_from_scratch": False}, "'ckpt_path' is null"),
                              ({"ckpt_path": str(tmp_path / "none.ckpt"), "train_from_scratch": False},
                               "checkpoint not found"),
                              ({"layer_name": "fc8"}, "is \"fc8\", but it is \"logits\" from model_name"),
-                             ({"finetune_whole_cnn": "1"}, "must be a boolean")):
+                             ({"finetune_whole_cnn": "1"}, "must be a boolean"),
+                             ({"fc_phase_is_training": True}, "set 'cache_fc_features' to false")):
         path = tmp_path / "bad.json"
         path.write_text(json.dumps(finetune_config(prepared, str(tmp_path / "bad"), **overrides)))
         failed = run_in_process("seen_pretraining/cnn_finetune.py", str(path))

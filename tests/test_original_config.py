@@ -145,7 +145,7 @@ def test_numbers_and_booleans_are_typed_and_paths_become_the_datasets_prepared_f
     assert hsearch["lr_fc"] == "-4,-2" and hsearch["finetune_whole_cnn"] is False  # a log10 grid stays a grid
     captions, report, _ = converted("resnet_config_CUB_captions", tmp_path, capsys)
     assert (captions["caption_format"], captions["attrdir"]) == ("reed_w2v", original_config.REED_CAPTIONS)
-    assert "ignored   prepro \"new\"" in report  # the plain-resize path is a named deviation
+    assert "replaced  prepro \"new\"" in report and captions["preprocess_fn"] == "vgg_plain_resize"
 
 
 @pytest.mark.parametrize("change, expected", [

@@ -42,6 +42,15 @@ def test_vgg_eval_resizes_short_side_to_256_with_v1_bilinear_then_centre_crops()
     assert np.abs(half_pixel[16:240, 58:282] - MEANS - out).mean() > 1.0  # the resize choice matters
 
 
+def test_the_originals_plain_resize_squashes_the_whole_image_and_does_not_augment_in_training():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, size=(300, 400, 3), dtype=np.uint8)
+    expected = legacy_bilinear(image, 224, 224) - MEANS  # aspect ratio not kept, nothing cropped
+    for training in (False, True):
+        out = run(preprocessing.get_preprocessing("vgg_plain_resize", is_training=training), image, 224, 224)
+        np.testing.assert_allclose(out, expected, atol=1e-2)
+
+
 def test_vgg_train_crops_a_random_window_of_a_random_scale_and_flips():
     image = np.tile(np.arange(320, dtype=np.float32)[None, :, None], (256, 1, 3)).astype(np.uint8)
     fn = preprocessing.get_preprocessing("vgg_preprocessing", is_training=True)

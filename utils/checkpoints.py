@@ -18,6 +18,11 @@ def checkpoint_prefix(path):
                     "ones; cnn_finetune.py writes <save_path>/best)")
 
 
+def variable_name(variable):
+    """A variable's checkpoint name; also of a variable mirrored over devices (whose `op` is not the variable's)."""
+    return variable.name.split(":")[0]
+
+
 def restore_fn(path, exclude_scopes=()):
     """fn(sess) restoring every model variable outside `exclude_scopes` from the checkpoint at `path`.
 
@@ -29,13 +34,21 @@ def restore_fn(path, exclude_scopes=()):
         raise UserError(f"{prefix}: not a readable TensorFlow checkpoint ({type(err).__name__})") from None
     model_variables = set(slim.get_model_variables())  # not optimizer slots or counters
     variables = [v for v in slim.get_variables_to_restore(exclude=list(exclude_scopes)) if v in model_variables]
-    missing = [v.op.name for v in variables if v.op.name not in shapes]
+    missing = [variable_name(v) for v in variables if variable_name(v) not in shapes]
     if missing:
         raise UserError(f"{prefix}: lacks {len(missing)} variables of the graph, e.g. '{missing[0]}'; "
                         "is it a checkpoint of this network ('model_name')?")
     for v in variables:
-        if list(shapes[v.op.name]) != v.shape.as_list():
-            raise UserError(f"{prefix}: variable '{v.op.name}' has shape {shapes[v.op.name]} in the checkpoint but "
+        name = variable_name(v)
+        if list(shapes[name]) != v.shape.as_list():
+            raise UserError(f"{prefix}: variable '{name}' has shape {shapes[name]} in the checkpoint but "
                             f"{v.shape.as_list()} in the graph; exclude its scope or fix 'num_classes'")
     saver = tf1.train.Saver(variables)
     return lambda sess: saver.restore(sess, prefix)
+
+
+def beta_reinitializer():
+    """The original release's quirk (`reinit_batchnorm_beta`): after its restore, every variable whose name contains
+    "beta" is initialised again, so every batch-norm beta starts at zero. An op over the model variables (not the
+    optimizer's beta powers), built before the graph is finalised; run it after the restore."""
+    return tf1.variables_initializer([v for v in slim.get_model_variables() if "beta" in v.op.name])

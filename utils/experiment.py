@@ -104,6 +104,12 @@ ALPHA2W = {
     "ckpt_dir": Field((str,), default=DERIVED, help="alpha2w output folder (derived)"),
     "cache_frozen_features": Field((bool,), default=True,
                                    help="(new) compute the frozen trunk once (fast); false: the original's path"),
+    "zero_seen_biases": Field((bool,), default=False,
+                              help="(new) score the seen classes with their head's biases at zero, as the original's "
+                                   "ResNet alpha2w (a new 1x1 conv with zero biases)"),
+    "reinit_batchnorm_beta": Field((bool,), default=False,
+                                   help="(new) the original's quirk: every batch-norm beta of the restored network "
+                                        "re-initialised (to 0)"),
     "unseen_norm_matching": Field((bool,), default=False,
                                   help="(new) score with unseen weights scaled to the mean seen norm and bias"),
     "tuning_grid": Field((dict, type(None)), default=TUNING_GRID,

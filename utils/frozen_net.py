@@ -5,7 +5,22 @@ from tqdm import tqdm
 
 from utils import checkpoints, importance, input_pipeline, nets_factory
 from utils.cli import UserError
-from utils.tf_compat import tf, tf1
+from utils.tf_compat import slim, tf, tf1
+
+
+def network(cfg, n_classes, layer, source, images, bypass=(), zero_seen_biases=False):
+    """The net in inference mode on `images`: (logits, end points, the alpha layer's activations, the penultimate
+    features the heads read). Also built per replica by a stage that runs on several devices (utils/devices.py)."""
+    spec = nets_factory.get_spec(cfg.model_name)
+    with importance.bypass_scope(bypass):
+        logits, end_points = nets_factory.get_network_fn(cfg.model_name, n_classes)(images)
+    if layer not in end_points:
+        maps = [name for name, t in end_points.items() if t.shape.ndims == 4]
+        raise UserError(f"{source}: 'layer_name' {layer!r} is not an end point of {cfg.model_name}; the default "
+                        f"is {spec.alpha_layer!r}, others: {', '.join(maps[-6:])}")
+    if zero_seen_biases:
+        logits = logits - slim.get_unique_variable(f"{spec.logits_scope}/biases")
+    return logits, end_points, end_points[layer], nets_factory.penultimate_features(spec, end_points)
 
 
 class FrozenNet:
@@ -13,10 +28,12 @@ class FrozenNet:
     inference mode; its end points, the alpha layer's activations and the penultimate features the heads read.
 
     `restore` (fn(sess), or None with restore=False: random weights, for speed benchmarks) covers exactly the
-    network's model variables: it is made before any head is added to the graph."""
+    network's model variables: it is made before any head is added to the graph. Two behaviours of the original's
+    alpha2w, off by default: `zero_seen_biases` (its ResNet path rebuilt the seen logits as a 1x1 conv with zero
+    biases) and `reinit_beta` (every batch-norm beta re-initialised to 0 after the restore)."""
 
-    def __init__(self, cfg, n_classes, layer, source, bypass=(), restore=True):
-        spec = nets_factory.get_spec(cfg.model_name)
+    def __init__(self, cfg, n_classes, layer, source, bypass=(), restore=True, zero_seen_biases=False,
+                 reinit_beta=False):
         self.batch_size = cfg.batch_size
         self.paths = tf1.placeholder(tf.string, [None], name="image_paths")
         self.pixels = tf1.placeholder(tf.uint8, [None, cfg.image_size, cfg.image_size, 3], name="image_pixels")
@@ -29,15 +46,12 @@ class FrozenNet:
         self._from_paths, self._from_pixels = iterator.make_initializer(from_paths), \
             iterator.make_initializer(from_pixels)
         self.images = iterator.get_next()
-        with importance.bypass_scope(bypass):
-            self.logits, self.end_points = nets_factory.get_network_fn(cfg.model_name, n_classes)(self.images)
-        if layer not in self.end_points:
-            maps = [name for name, t in self.end_points.items() if t.shape.ndims == 4]
-            raise UserError(f"{source}: 'layer_name' {layer!r} is not an end point of {cfg.model_name}; the default "
-                            f"is {spec.alpha_layer!r}, others: {', '.join(maps[-6:])}")
-        self.activations = self.end_points[layer]
-        self.features = nets_factory.penultimate_features(spec, self.end_points)
+        self.logits, self.end_points, self.activations, self.features = network(
+            cfg, n_classes, layer, source, self.images, bypass, zero_seen_biases)
         self.restore = checkpoints.restore_fn(cfg.ckpt_path) if restore else None
+        if reinit_beta and self.restore is not None:
+            restore_only, beta_reset = self.restore, checkpoints.beta_reinitializer()
+            self.restore = lambda sess: (restore_only(sess), sess.run(beta_reset))
 
     def feed(self, sess, images):
         """Point the iterator at `images`: a list of image paths, or uint8 pixels [N, S, S, 3]."""

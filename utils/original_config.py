@@ -63,6 +63,7 @@ REPLACED = {
 }
 SCHEMAS = {"experiment": experiment.SCHEMA, "finetune": seen_configs.FINETUNE,
            "alpha_extract": seen_configs.ALPHA_EXTRACT}
+PLAIN_RESIZE = "vgg_plain_resize"  # utils/preprocessing.py: the original's `prepro` "old" / "new" paths
 REED_CAPTIONS = "data/CUB/text_c10,data/CUB/w2v_c10"  # where the original's mod2alpha/alpha2w read Reed's captions
 
 
@@ -123,9 +124,10 @@ def convert(raw, source, dataset=None):
         elif key == "prepro":
             if value == "unified":
                 notes.append(("kept", key, value, "the net's slim preprocessing, as here"))
-            else:
-                notes.append(("ignored", key, value, "the original's plain 224x224 resize path; here the net's slim "
-                              "preprocessing (README: Deviations from the original release)"))
+            else:  # the plain resize of the "old" / "new" paths
+                ours["preprocess_fn"] = PLAIN_RESIZE
+                notes.append(("replaced", key, value, f"the original's plain 224x224 resize: preprocess_fn "
+                              f"{PLAIN_RESIZE}"))
         elif key == "attrdir" and stage == "experiment" and raw.get("modality") == "captions":
             ours.update(caption_format="reed_w2v", attrdir=REED_CAPTIONS)
             notes.append(("replaced", key, value, f"the original reads Reed et al.'s CUB captions and their "
@@ -133,6 +135,9 @@ def convert(raw, source, dataset=None):
                           "(caption_format reed_w2v; the shipped captions configs use the xlsa17 sentence embeddings "
                           "instead)"))
         elif key in schema:
+            if key == "preprocess_fn" and raw.get("prepro") in ("old", "new"):
+                notes.append(("replaced", key, value, f"by prepro {raw['prepro']}: {PLAIN_RESIZE}"))
+                continue
             ours[key] = typed(value, schema[key], key, source)
             notes.append(("kept", key, value, None))
         elif key in IGNORED:

@@ -77,6 +77,16 @@ def vgg_preprocessing(image, height, width, is_training):
     return image - tf.constant([_R_MEAN, _G_MEAN, _B_MEAN], dtype=tf.float32)
 
 
+def vgg_plain_resize(image, height, width, is_training):
+    """The original release's preprocessing of its VGG finetuning and of alpha2w's `prepro` "old" / "new": the whole
+    image resized to height x width (aspect ratio not kept), the channel means subtracted, no augmentation in
+    training either (README: Deviations from the original release)."""
+    del is_training  # the same in training and evaluation
+    image = tf1.image.resize_bilinear(image[None], [height, width], align_corners=False)[0]
+    image.set_shape([height, width, 3])
+    return image - tf.constant([_R_MEAN, _G_MEAN, _B_MEAN], dtype=tf.float32)
+
+
 def small_cnn_preprocessing(image, height, width, is_training):
     """Resize to height x width, scale to [-1, 1]; train adds a random shift (reflect-pad 4, crop) and a flip."""
     image = tf1.image.resize_bilinear(image[None], [height, width], align_corners=False)[0]
@@ -95,6 +105,7 @@ def efficientnet_preprocessing(image, height, width, is_training):
 
 PREPROCESSING_FNS = {
     "vgg_preprocessing": vgg_preprocessing,
+    "vgg_plain_resize": vgg_plain_resize,
     "small_cnn_preprocessing": small_cnn_preprocessing,
     "efficientnet_preprocessing": efficientnet_preprocessing,
 }
@@ -102,6 +113,7 @@ PREPROCESSING_FNS = {
 # Inverse of each preprocessing's final scaling: network input -> 0-255 RGB, to show what the network saw.
 _TO_DISPLAY = {
     "vgg_preprocessing": lambda images: images + np.array([_R_MEAN, _G_MEAN, _B_MEAN], np.float32),
+    "vgg_plain_resize": lambda images: images + np.array([_R_MEAN, _G_MEAN, _B_MEAN], np.float32),
     "small_cnn_preprocessing": lambda images: (images + 1.0) * 127.5,
     "efficientnet_preprocessing": lambda images: images * _EFFICIENTNET_SCALE + _EFFICIENTNET_CENTER,
 }

@@ -7,10 +7,13 @@ output layout (utils/layout.py); without it the config names them, in the origin
 seen_pretraining/). Network facts come from `model_name` (utils/nets_factory.py); `num_classes` from the prepared
 split (a stated value must agree). The other defaults are the original's VGG-16 values.
 """
-from utils import config, layout, nets_factory
+from utils import config, devices, layout, nets_factory
 from utils.cli import UserError
 from utils.config import AT_LEAST_ONE, DERIVED, NON_NEGATIVE, POSITIVE, Field, Range
 
+DISTRIBUTE = Field((str,), default="one_device", choices=devices.STRATEGIES,
+                   help="(new) one device, all local GPUs (mirrored) or several machines (multi_worker, TF_CONFIG); "
+                        "batch_size is the global batch (utils/devices.py)")
 DATASET = Field((str, type(None)), default=None,
                 help="(new) the run's name (e.g. SYNTH, CUB): the stage's paths follow the output layout")
 
@@ -41,6 +44,18 @@ FINETUNE = {
     "fc_feature_views": Field((int,), default=1, valid=AT_LEAST_ONE,
                               help="(new) cached views per training image: 1 = its eval view (no augmentation), "
                                    "K > 1 = K augmented views, one per epoch in turn"),
+    "fc_phase_is_training": Field((bool,), default=False,
+                                  help="(new) phase 1 runs the network in training mode (dropout on, batch norm on "
+                                       "batch statistics) as the original; needs cache_fc_features false"),
+    "wt_dec_all_variables": Field((bool,), default=False,
+                                  help="(new) the original's weight decay: wt_dec x l2 of every trainable variable "
+                                       "(biases and batch norm too), in the loss and in the early-stopping val loss; "
+                                       "false: slim's, on the trained layers' weights"),
+    "clip_gradient_norm": Field((float, type(None)), default=None, valid=POSITIVE,
+                                help="(new) clip the gradients to this global norm (the original's VGG path: 4)"),
+    "reinit_batchnorm_beta": Field((bool,), default=False,
+                                   help="(new) the original's quirk: every batch-norm beta re-initialised (to 0) "
+                                        "after each restore"),
     "estop_fc": Field((int,), default=3, valid=AT_LEAST_ONE),
     "estop_full": Field((int,), default=10, valid=AT_LEAST_ONE),
     "num_epochs_fc": Field((int,), default=200, valid=NON_NEGATIVE),
@@ -70,6 +85,7 @@ ALPHA_EXTRACT = {
     "layer_name": Field((str,), default=DERIVED,
                         help="end point whose importances are extracted, e.g. vgg_16/conv5/conv5_3 (the net's)"),
     "save_path": Field((str,), default=DERIVED, help="output folder"),
+    "distribute": DISTRIBUTE,
     "n_gradcam": Field((int,), default=50, valid=NON_NEGATIVE, help="Grad-CAM overlays saved for the first n images"),
 }
 

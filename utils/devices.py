@@ -1,0 +1,50 @@
+"""Where a stage runs: the `distribute` key of the finetune and alpha-extraction configs.
+
+"one_device" (default): one device, as before. "mirrored": tf.compat.v1.distribute.MirroredStrategy over every local
+GPU (every logical CPU device where there is no GPU). "multi_worker": MultiWorkerMirroredStrategy, the same on every
+machine of the cluster that the TF_CONFIG environment variable describes (each machine runs the same command with its
+own TF_CONFIG task). In graph mode, as the stages are built: strategy.make_dataset_iterator splits every global batch
+(`batch_size`) across the replicas in order, each replica runs the step on its share, and the per-image results are
+gathered in replica order, which is the images' order. Variables are mirrored under their own names, so checkpoints
+are the same as on one device.
+
+`--cpu-devices N` (a command-line flag of those stages) splits this machine's CPU into N logical devices before
+TensorFlow starts its runtime: "mirrored" then runs over them, which is how the tests check the replicated paths
+without a GPU.
+"""
+from utils.cli import UserError
+from utils.tf_compat import tf, tf1
+
+STRATEGIES = ("one_device", "mirrored", "multi_worker")
+
+
+def split_cpu(n, source="--cpu-devices"):
+    """N logical CPU devices; only before the runtime has started (the stage's first step)."""
+    if n < 1:
+        raise UserError(f"{source}: {n} CPU devices; give 1 or more")
+    try:
+        tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                                   [tf.config.LogicalDeviceConfiguration()] * n)
+    except RuntimeError:
+        raise UserError(f"{source}: TensorFlow's devices are already set up in this process; split the CPU before "
+                        "any graph runs (a fresh command)") from None
+
+
+def make_strategy(name):
+    """The tf.distribute strategy of `name` (STRATEGIES), or None for one device."""
+    if name == "one_device":
+        return None
+    if name == "multi_worker":
+        return tf1.distribute.experimental.MultiWorkerMirroredStrategy()
+    devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+        [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf1.distribute.MirroredStrategy(devices)
+
+
+def replicas(strategy):
+    return 1 if strategy is None else strategy.num_replicas_in_sync
+
+
+def gathered(strategy, per_replica):
+    """A dict of per-replica per-image tensors -> the same dict over the whole global batch, in replica order."""
+    return {key: tf.concat(strategy.experimental_local_results(value), 0) for key, value in per_replica.items()}
