@@ -17,8 +17,8 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from utils import checkpoints, config, input_pipeline, io, metrics, nets_factory, plots, seen_configs, splits
-from utils.cli import UserError, config_args, main_guard
+from utils import checkpoints, config, devices, input_pipeline, io, metrics, nets_factory, plots, seen_configs, splits
+from utils.cli import UserError, config_parser, main_guard, parse_config_args
 from utils.tf_compat import slim, tf, tf1
 from utils.training import EarlyStopping, grid, log10_grid
 
@@ -38,9 +38,11 @@ def check_config(cfg, source):
 class Run:
     """One hyperparameter setting trained phase by phase in `folder`, resumable from its state.json."""
 
-    def __init__(self, cfg, spec, data, setting, folder, banks):
-        """`banks`: the cached-feature banks (phase -> FeatureBank), shared by the runs of one config."""
+    def __init__(self, cfg, spec, data, setting, folder, banks, strategy=None):
+        """`banks`: the cached-feature banks (phase -> FeatureBank), shared by the runs of one config; `strategy`:
+        the tf.distribute strategy of `distribute` (None: one device)."""
         self.cfg, self.spec, self.data, self.setting, self.folder = cfg, spec, data, setting, folder
+        self.strategy = strategy
         self.banks, self.bank = banks, None
         self.state_path = os.path.join(folder, "state.json")
         self.state = io.read_json(self.state_path) if os.path.isfile(self.state_path) else \
@@ -67,63 +69,130 @@ class Run:
         return self.state
 
     def build(self, phase, lr):
-        cfg, spec = self.cfg, self.spec
+        """The phase's graph; returns fn(sess) that starts it. `self.passes`: source (train, val, test,
+        train_eval) -> (its iterator's initializer, fetches by name: train_op, loss, train_pred, labels for
+        training; eval_xent, eval_pred, labels, features for evaluation and the feature bank). On one device one
+        iterator serves every source; replicated (`distribute`), each source has a distributed iterator whose
+        global batches the replicas share, and the per-image outputs are gathered in order (utils/devices.py)."""
+        cfg, strategy = self.cfg, self.strategy
         tf1.set_random_seed(cfg.random_seed)
         make = lambda lst, training: input_pipeline.image_dataset(  # noqa: E731
             lst.paths, lst.labels, cfg.preprocess_fn, cfg.image_size, cfg.batch_size, training,
             seed=cfg.random_seed, num_parallel_calls=cfg.num_workers)
         datasets = {"train": make(self.data["train"], True), "val": make(self.data["val"], False),
                     "test": make(self.data["test"], False), "train_eval": make(self.data["train"], False)}
-        iterator = tf1.data.Iterator.from_structure(tf1.data.get_output_types(datasets["train"]),
-                                                    tf1.data.get_output_shapes(datasets["train"]))
-        self.init_ops = {k: iterator.make_initializer(d) for k, d in datasets.items()}
-        images, labels, _ = iterator.get_next()
         whole = phase == "full"
-        training_mode = whole or cfg.fc_phase_is_training
-        slim_decay = 0.0 if cfg.wt_dec_all_variables else self.setting["wt_dec"]
-        net = nets_factory.get_network_fn(cfg.model_name, cfg.num_classes, slim_decay, is_training=training_mode,
-                                          dropout_keep_prob=cfg.dropout)
-        train_logits, end_points = net(images)
-        self.cached, self.bank = None, None
-        if not whole and cfg.cache_fc_features:  # the trunk's output is fed from the bank: only the logits run
-            features = nets_factory.penultimate_features(spec, end_points)
-            self.bank_source = {"features": features, "labels": labels}
-            features = tf1.placeholder(tf.float32, features.shape, name="cached_features")
-            labels = tf1.placeholder(tf.int64, [None], name="cached_labels")
-            self.cached = (features, labels)
-            train_logits = nets_factory.dense_logits(spec, features)
-        if training_mode:
-            eval_net = nets_factory.get_network_fn(cfg.model_name, cfg.num_classes, is_training=False)
-            with tf1.variable_scope(tf1.get_variable_scope(), reuse=True):
-                eval_logits, _ = eval_net(images)
-        else:
-            eval_logits = train_logits
-        trainable = tf1.trainable_variables() if whole else tf1.trainable_variables(spec.logits_scope)
-        xent = tf1.losses.sparse_softmax_cross_entropy(labels, train_logits)
-        if cfg.wt_dec_all_variables:  # the original's: every trainable variable, frozen ones included
-            reg = [self.setting["wt_dec"] * tf.add_n([tf.nn.l2_loss(v) for v in tf1.trainable_variables()])]
-        else:
-            reg = tf1.losses.get_regularization_losses(None if whole else spec.logits_scope)
-        penalty = tf.add_n(reg) if reg else tf.constant(0.0)
-        loss = xent + penalty
-        updates = tf1.get_collection(tf1.GraphKeys.UPDATE_OPS) if whole else []
+        cached = not whole and cfg.cache_fc_features
         optimizer = tf1.train.AdamOptimizer(lr)
-        gradients = optimizer.compute_gradients(loss, var_list=trainable)
-        if cfg.clip_gradient_norm is not None:
-            clipped, _ = tf.clip_by_global_norm([g for g, _ in gradients], cfg.clip_gradient_norm)
-            gradients = list(zip(clipped, [v for _, v in gradients]))
-        with tf.control_dependencies(updates):
-            self.train_op = optimizer.apply_gradients(gradients)
-        # the early-stopping val loss: the cross-entropy, plus the penalty where the original added it
-        self.val_penalty = penalty if cfg.wt_dec_all_variables else tf.constant(0.0)
+        self.cached, self.bank, self.passes = None, None, {}
+        trains = {source: source == "train" and not cached for source in datasets}  # else: evaluation fetches
+        if strategy is None:
+            iterator = tf1.data.Iterator.from_structure(tf1.data.get_output_types(datasets["train"]),
+                                                        tf1.data.get_output_shapes(datasets["train"]))
+            images, labels, _ = iterator.get_next()
+            fetches = self.step(images, labels, phase, optimizer, train=not cached)
+            for source, dataset in datasets.items():
+                self.passes[source] = (iterator.make_initializer(dataset), fetches[0 if trains[source] else 1])
+        else:
+            with strategy.scope(), devices.moving_averages_averaged():
+                for source, dataset in datasets.items():
+                    iterator = strategy.make_dataset_iterator(dataset)
+                    per_replica = strategy.experimental_run(
+                        lambda inputs, train=trains[source]: self.step(
+                            inputs[0], inputs[1], phase, optimizer, train, evaluate=not train)[0 if train else 1],
+                        iterator)
+                    fetches = devices.combined(strategy, per_replica)
+                    if trains[source]:  # every moving-average update (the replica threads share one collection)
+                        fetches["train_op"] = tf.group(fetches["train_op"],
+                                                       *tf1.get_collection(tf1.GraphKeys.UPDATE_OPS))
+                    self.passes[source] = (iterator.initializer, fetches)
+        if cached:  # the trunk's output is fed from the bank: only the logits run (replicated: each replica the batch)
+            dim = self.passes["val"][1]["features"].shape[-1]
+            self.cached = (tf1.placeholder(tf.float32, [None, dim], name="cached_features"),
+                           tf1.placeholder(tf.int64, [None], name="cached_labels"))
+            if strategy is None:
+                self.passes["cached"] = (None, self.cached_step(phase, optimizer))
+            else:
+                with strategy.scope():
+                    self.passes["cached"] = (None, devices.combined(strategy, strategy.extended.call_for_each_replica(
+                        self.cached_step, args=(phase, optimizer)), gather=False))
+        self.val_penalty = self.penalty(phase) if cfg.wt_dec_all_variables else tf.constant(0.0)
         self.beta_reset = checkpoints.beta_reinitializer() if cfg.reinit_batchnorm_beta else None
-        self.tensors = {"loss": loss, "labels": labels, "train_pred": tf.argmax(train_logits, 1),
-                        "eval_xent": tf1.losses.sparse_softmax_cross_entropy(labels, eval_logits, loss_collection=None,
-                                                                              reduction=tf1.losses.Reduction.NONE),
-                        "eval_pred": tf.argmax(eval_logits, 1)}
         self.latest_saver = tf1.train.Saver(max_to_keep=1)
         self.best_saver = tf1.train.Saver(slim.get_model_variables(), max_to_keep=1)
         return self.initializer(phase)
+
+    def network(self, images, training):
+        """The net in training or inference mode on `images` (variables shared by every call)."""
+        cfg = self.cfg
+        slim_decay = 0.0 if cfg.wt_dec_all_variables else self.setting["wt_dec"]
+        net = nets_factory.get_network_fn(cfg.model_name, cfg.num_classes, slim_decay, is_training=training,
+                                          dropout_keep_prob=cfg.dropout)
+        with tf1.variable_scope(tf1.get_variable_scope(), reuse=tf1.AUTO_REUSE):
+            return net(images)
+
+    def penalty(self, phase):
+        """The weight decay in the loss: slim's on the regularised weights of the trained layers, or the original's
+        on every trainable variable (`wt_dec_all_variables`); computed from the variables this replica reads."""
+        if self.cfg.wt_dec_all_variables:
+            return self.setting["wt_dec"] * tf.add_n([tf.nn.l2_loss(v) for v in tf1.trainable_variables()])
+        scope = None if phase == "full" else self.spec.logits_scope
+        regularised = {r.op.name.split("/Regularizer/")[0] for r in tf1.losses.get_regularization_losses(scope)}
+        weights = [v for v in tf1.trainable_variables() if checkpoints.variable_name(v) in regularised]
+        return self.setting["wt_dec"] * tf.add_n([tf.nn.l2_loss(v) for v in weights]) if weights and \
+            self.setting["wt_dec"] else tf.constant(0.0)
+
+    def minimise(self, logits, labels, phase, optimizer, updates=()):
+        """{train_op, loss, train_pred, labels}: one Adam step on cross-entropy + weight decay (gradients clipped
+        to `clip_gradient_norm` where set); the moving averages of `updates` run with it."""
+        trainable = tf1.trainable_variables() if phase == "full" else tf1.trainable_variables(self.spec.logits_scope)
+        xent = tf1.losses.sparse_softmax_cross_entropy(labels, logits, loss_collection=None)
+        penalty, replicas = self.penalty(phase), tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas == 1:
+            objective = loss = xent + penalty
+        else:  # the replicas' gradients are summed (the v1 optimizers do not scale the loss themselves): each takes
+            # its images' share of the batch mean and 1 / replicas of the penalty; `loss`, averaged over the
+            # replicas, is the batch's loss as on one device, also for an uneven last batch
+            images = tf.cast(tf.shape(labels)[0], tf.float32)
+            share = images / tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, images)
+            objective, loss = xent * share + penalty / replicas, xent * share * replicas + penalty
+        gradients = optimizer.compute_gradients(objective, var_list=trainable)
+        if self.cfg.clip_gradient_norm is not None:
+            clipped, _ = tf.clip_by_global_norm([g for g, _ in gradients], self.cfg.clip_gradient_norm)
+            gradients = list(zip(clipped, [v for _, v in gradients]))
+        with tf.control_dependencies(list(updates)):
+            train_op = optimizer.apply_gradients(gradients)
+        return {"train_op": train_op, "loss": loss, "train_pred": tf.argmax(logits, 1), "labels": labels}
+
+    def step(self, images, labels, phase, optimizer, train=True, evaluate=True):
+        """(training fetches, evaluation fetches) of a batch; the training net runs in training mode in phase 2
+        (and in phase 1 with `fc_phase_is_training`), the evaluation net always in inference mode."""
+        training_mode = phase == "full" or self.cfg.fc_phase_is_training
+        fetches = [None, None]
+        before = set(tf1.get_collection(tf1.GraphKeys.UPDATE_OPS))
+        logits, end_points = self.network(images, training_mode)
+        if train:
+            updates = [op for op in tf1.get_collection(tf1.GraphKeys.UPDATE_OPS) if op not in before] \
+                if phase == "full" else []
+            fetches[0] = self.minimise(logits, labels, phase, optimizer, updates)
+        if evaluate:
+            if training_mode:
+                logits, end_points = self.network(images, False)
+            fetches[1] = {**self.evaluation(logits, labels),
+                          "features": nets_factory.penultimate_features(self.spec, end_points)}
+        return fetches
+
+    def cached_step(self, phase, optimizer):
+        """The training and evaluation fetches of a batch of bank features: the logits layer alone."""
+        features, labels = self.cached
+        logits = nets_factory.dense_logits(self.spec, features)
+        return {**self.minimise(logits, labels, phase, optimizer), **self.evaluation(logits, labels)}
+
+    @staticmethod
+    def evaluation(logits, labels):
+        return {"eval_xent": tf1.losses.sparse_softmax_cross_entropy(labels, logits, loss_collection=None,
+                                                                     reduction=tf1.losses.Reduction.NONE),
+                "eval_pred": tf.argmax(logits, 1), "labels": labels}
 
     def initializer(self, phase):
         """fn(sess) that starts the phase: resume, continue from phase 1's best, or restore the pretrained net."""
@@ -138,29 +207,32 @@ class Run:
             return checkpoints.restore_fn(self.cfg.ckpt_path, exclude_scopes=[self.spec.logits_scope])
         return lambda sess: None
 
-    def image_pass(self, sess, source, split, fetches, desc=None):
-        """`fetches` for every batch of one pass of the image iterator over `split`'s images, as the dataset
-        `source` delivers them (`train` augments and shuffles, `train_eval` does not)."""
-        sess.run(self.init_ops[source])
+    def image_pass(self, sess, source, split, names, desc=None):
+        """The fetches `names` of every batch of one pass of `source`'s image iterator over `split`'s images
+        (`train` augments and shuffles, `train_eval` does not)."""
+        start, fetches = self.passes[source]
+        sess.run(start)
+        fetches = {name: fetches[name] for name in names}
         n_batches = int(np.ceil(len(self.data[split].paths) / self.cfg.batch_size))
         return [sess.run(fetches) for _ in tqdm(range(n_batches), desc=desc, leave=False,
                                                 disable=None if desc else True)]
 
-    def one_pass(self, sess, split, fetches, desc=None, epoch=0):
-        """`fetches` for every batch of one pass over `split`: from the image iterator or, cached, from the feature
-        bank (training batches in a seeded order per epoch, cycling through its augmented views)."""
+    def one_pass(self, sess, split, names, desc=None, epoch=0):
+        """The fetches `names` of every batch of one pass over `split`: from the image iterator or, cached, from the
+        feature bank (training batches in a seeded order per epoch, cycling through its augmented views)."""
         if self.bank is None:
-            return self.image_pass(sess, split, split, fetches, desc)
+            return self.image_pass(sess, split, split, names, desc)
         features, labels = self.bank.view(split, epoch)
         order = np.random.default_rng([self.cfg.random_seed, epoch]).permutation(len(labels)) if split == "train" \
             else np.arange(len(labels))
         batches = [order[i:i + self.cfg.batch_size] for i in range(0, len(order), self.cfg.batch_size)]
+        fetches = {name: self.passes["cached"][1][name] for name in names}
         return [sess.run(fetches, {self.cached[0]: features[b], self.cached[1]: labels[b]}) for b in batches]
 
     def evaluate(self, sess, split):
-        batches = self.one_pass(sess, split, [self.tensors["eval_xent"], self.tensors["eval_pred"],
-                                              self.tensors["labels"]])
-        losses, preds, labels = (np.concatenate(parts) for parts in zip(*batches))
+        names = ("eval_xent", "eval_pred", "labels")
+        batches = self.one_pass(sess, split, names)
+        losses, preds, labels = (np.concatenate([b[n] for b in batches]) for n in names)
         return float(np.mean(losses) + sess.run(self.val_penalty)), metrics.per_class_accuracy(labels, preds)
 
     def train_phase(self, phase, epochs, lr, patience):
@@ -191,19 +263,20 @@ class Run:
                 overall_best = self.state["best"]
                 improved = overall_best is None or row["val_loss"] < overall_best["val_loss"]
                 if improved:  # the best over both phases: a phase-2 epoch worse than phase 1's best is not kept
-                    prefix = self.best_saver.save(sess, os.path.join(self.folder, "best", "model.ckpt"))
+                    prefix = checkpoints.save_in(self.best_saver, sess, os.path.join(self.folder, "best"))
                     self.state["best"] = {**row, "checkpoint": prefix}
                 self.state.update(best_val_loss=stopper.best, bad_epochs=stopper.bad_epochs)
-                self.latest_saver.save(sess, os.path.join(self.folder, "latest", "model.ckpt"))
-                io.write_json(self.state_path, self.state)
+                self.state["history"].append(row)
+                checkpoints.save_in(self.latest_saver, sess, os.path.join(self.folder, "latest"))
+                io.write_json(self.state_path, self.state)  # with this epoch's row: a resumed run has them all
                 self.report(row, improved)
         self.writer.close()
 
     def train_epoch(self, sess, phase, epoch, epochs):
         start = time.time()
-        batches = self.one_pass(sess, "train", [self.train_op, self.tensors["loss"], self.tensors["train_pred"],
-                                                self.tensors["labels"]], f"{phase} epoch {epoch}/{epochs}", epoch)
-        _, losses, preds, labels = zip(*batches)
+        batches = self.one_pass(sess, "train", ("train_op", "loss", "train_pred", "labels"),
+                                f"{phase} epoch {epoch}/{epochs}", epoch)
+        losses, preds, labels = ([b[n] for b in batches] for n in ("loss", "train_pred", "labels"))
         val_loss, val_acc = self.evaluate(sess, "val")
         test_loss, test_acc = self.evaluate(sess, "test")
         return {"phase": phase, "epoch": epoch, "train_loss": float(np.mean(losses)),
@@ -212,7 +285,6 @@ class Run:
                 "seconds": round(time.time() - start, 1)}
 
     def report(self, row, improved):
-        self.state["history"].append(row)
         step = len(self.state["history"])
         plots.write_scalars(self.writer, row, ("train_loss", "val_loss", "test_loss", "train_acc", "val_acc",
                                                "test_acc"), step)
@@ -242,7 +314,7 @@ class FeatureBank:
         for split, sources in passes.items():
             views[split] = []
             for source in sources:
-                parts = run.image_pass(sess, source, split, run.bank_source, f"features {source}")
+                parts = run.image_pass(sess, source, split, ("features", "labels"), f"features {source}")
                 views[split].append((np.concatenate([p["features"] for p in parts]),
                                      np.concatenate([p["labels"] for p in parts])))
         print(f"cached penultimate features of {sum(len(v[0][1]) for v in views.values())} images "
@@ -278,7 +350,11 @@ def finalize(save_path, chosen, summary):
 
 @main_guard
 def main(argv=None):
-    args = config_args(__doc__.splitlines()[0], argv, "JSON config (arg_configs/seen_finetune/)")
+    parser = config_parser(__doc__.splitlines()[0], "JSON config (arg_configs/seen_finetune/)")
+    parser.add_argument("--cpu-devices", type=int, help="split the CPU into N logical devices (utils/devices.py)")
+    args = parse_config_args(parser, argv)
+    if args.cpu_devices:
+        devices.split_cpu(args.cpu_devices)
     config_path = args.config
     cfg = seen_configs.load_finetune(config_path)
     if args.print_config:
@@ -288,16 +364,18 @@ def main(argv=None):
     searched = [k for k, used in (("lr_fc", cfg.num_epochs_fc > 0), ("lr_full", cfg.finetune_whole_cnn),
                                   ("wt_dec", True)) if used]  # a grid over a phase that does not run is skipped
     settings = grid({k: log10_grid(getattr(cfg, k), k, config_path) for k in searched})
-    banks = {}
+    banks, strategy = {}, devices.make_strategy(cfg.distribute)
+    if strategy is not None:
+        print(f"{cfg.distribute}: {devices.replicas(strategy)} replicas share each batch of {cfg.batch_size}")
     if len(settings) == 1:
-        runs = [(settings[0], Run(cfg, spec, data, settings[0], cfg.save_path, banks).train())]
+        runs = [(settings[0], Run(cfg, spec, data, settings[0], cfg.save_path, banks, strategy).train())]
     else:
         runs = []
         for setting in settings:
             tag = "_".join(f"{k}={v:g}" for k, v in setting.items())
             print(f"hyperparameter search: {tag}")
             runs.append((setting, Run(cfg, spec, data, setting, os.path.join(cfg.save_path, "hsearch", tag),
-                                      banks).train()))
+                                      banks, strategy).train()))
         io.write_json(os.path.join(cfg.save_path, "hsearch_summary.json"), [
             {**setting, **{k: state["best"][k] for k in ("phase", "epoch", "val_loss", "val_acc")}}
             for setting, state in runs])

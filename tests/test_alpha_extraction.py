@@ -2,12 +2,14 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import last_error_line, run_script
+from conftest import ROOT, last_error_line, run_script
 from utils import metrics, splits
 
 STAGE = "seen_pretraining/alpha_extraction.py"
@@ -78,6 +80,25 @@ def test_batch_size_does_not_change_the_alphas(extracted, tmp_path, seen_alphas)
     _, small = load(save_path)
     _, large = load(extracted)
     np.testing.assert_allclose(small["gt_alphas"], large["gt_alphas"], rtol=1e-4, atol=1e-6)
+
+
+def test_two_replicas_give_the_same_alphas_as_one_device(extracted, tmp_path, seen_alphas):
+    """MirroredStrategy over 2 logical CPU devices (a fresh process: devices are split before TensorFlow starts):
+    global batches of 63 split 32 / 31, every image's importances and prediction as on one device, in order."""
+    save_path = str(tmp_path / "mirrored")
+    path = tmp_path / "mirrored.json"
+    path.write_text(json.dumps(extract_config(seen_alphas, save_path, batch_size=63, distribute="mirrored")))
+    done = subprocess.run([sys.executable, os.path.join(ROOT, STAGE), str(path), "--cpu-devices", "2"],
+                          capture_output=True, text=True, cwd=os.path.join(ROOT, "seen_pretraining"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "mirrored over 2 replicas" in done.stdout
+    meta, replicated = load(save_path)
+    _, single = load(extracted)
+    for key in ("gt_alphas", "pred_alphas"):
+        np.testing.assert_allclose(replicated[key], single[key], rtol=1e-4, atol=1e-6)
+    for key in ("labels", "predictions", "images"):
+        assert np.array_equal(replicated[key], single[key]), key
+    assert meta["config"]["distribute"] == "mirrored" and len(os.listdir(os.path.join(save_path, "gradcam"))) == 5
 
 
 def test_grayscale_cmyk_and_png_images_extract(seen_model, tmp_path, seen_alphas):

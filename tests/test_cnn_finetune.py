@@ -1,10 +1,13 @@
 import json
 import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from conftest import finetune_config, last_error_line, run_in_process, run_script, synth_config
+from conftest import ROOT, finetune_config, last_error_line, run_in_process, run_script, synth_config
 from utils import checkpoints, datasets, input_pipeline, nets_factory, splits, synthetic
 from utils.tf_compat import tf, tf1
 
@@ -111,6 +114,43 @@ def test_the_originals_finetuning_behaviours_are_switches(prepared, tmp_path):
         xent = val_loss_of(perf[name]["best_checkpoint"], prepared, 9)
         assert perf[name]["val_loss"] == pytest.approx(xent + penalty, rel=1e-4), name
         assert penalty == 0.0 or penalty > 0.01 * xent
+
+
+def run_replicated(tmp_path, cfg, devices=2):
+    """The stage in a fresh process whose CPU is split into `devices` logical devices (utils/devices.py)."""
+    path = tmp_path / "replicated.json"
+    path.write_text(json.dumps({**cfg, "distribute": "mirrored"}))
+    return subprocess.run([sys.executable, os.path.join(ROOT, "seen_pretraining/cnn_finetune.py"), str(path),
+                           "--cpu-devices", str(devices)], capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.mark.slow
+def test_two_replicas_train_as_one_device_and_write_checkpoints_one_device_reads(prepared, tmp_path):
+    """MirroredStrategy over 2 logical CPU devices, from the same checkpoint (weights and Adam state) and the same
+    global batches of 32 (16 per replica): the same training and validation losses as one device, epoch by epoch;
+    a replicated phase 2 (batch norm on per-replica batch statistics, moving averages averaged over the replicas)
+    writes a checkpoint whose recorded val loss is the one-device network's."""
+    # no augmentation: random crops drawn in a parallel map are not reproducible run to run, on any device count
+    common = dict(finetune_whole_cnn=False, cache_fc_features=False, estop_fc=5, preprocess_fn="vgg_plain_resize")
+    single = str(tmp_path / "single")
+    assert run_stage(tmp_path, finetune_config(prepared, single, num_epochs_fc=1, **common)).returncode == 0
+    replicated = str(tmp_path / "replicated")
+    shutil.copytree(single, replicated)
+    done = run_stage(tmp_path, finetune_config(prepared, single, num_epochs_fc=3, **common))
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_replicated(tmp_path, finetune_config(prepared, replicated, num_epochs_fc=3, **common))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "mirrored: 2 replicas share each batch of 32" in done.stdout
+    histories = [json.load(open(os.path.join(folder, "state.json")))["history"] for folder in (single, replicated)]
+    assert [row["epoch"] for row in histories[1]] == [1, 2, 3]
+    for one, two in zip(*histories):
+        for key in ("train_loss", "val_loss", "test_loss", "val_acc"):
+            assert two[key] == pytest.approx(one[key], rel=1e-4), (one["epoch"], key)
+    whole = str(tmp_path / "whole")
+    done = run_replicated(tmp_path, finetune_config(prepared, whole, num_epochs_fc=0, num_epochs_full=1))
+    assert done.returncode == 0, done.stderr[-3000:]
+    perf = json.load(open(os.path.join(whole, "test_perf.json")))
+    assert perf["val_loss"] == pytest.approx(val_loss_of(perf["best_checkpoint"], prepared, 9), rel=1e-4)
 
 
 def test_bad_configs_fail_with_one_line(prepared, tmp_path):

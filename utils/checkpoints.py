@@ -52,3 +52,11 @@ def beta_reinitializer():
     "beta" is initialised again, so every batch-norm beta starts at zero. An op over the model variables (not the
     optimizer's beta powers), built before the graph is finalised; run it after the restore."""
     return tf1.variables_initializer([v for v in slim.get_model_variables() if "beta" in v.op.name])
+
+
+def save_in(saver, sess, folder, name="model.ckpt"):
+    """Save to folder/name with a `checkpoint` file that names it relative to the folder, so that the folder can be
+    moved or copied and still resumes from its own files. Returns the prefix."""
+    prefix = saver.save(sess, os.path.join(folder, name))
+    tf1.train.update_checkpoint_state(folder, name)
+    return prefix

@@ -12,10 +12,15 @@ are the same as on one device.
 TensorFlow starts its runtime: "mirrored" then runs over them, which is how the tests check the replicated paths
 without a GPU.
 """
+import contextlib
+import warnings
+
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 
 STRATEGIES = ("one_device", "mirrored", "multi_worker")
+# make_dataset_iterator reads a dataset's options in graph mode, which tf.data warns about on every call
+warnings.filterwarnings("ignore", message="To make it possible to preserve tf.data options")
 
 
 def split_cpu(n, source="--cpu-devices"):
@@ -48,3 +53,34 @@ def replicas(strategy):
 def gathered(strategy, per_replica):
     """A dict of per-replica per-image tensors -> the same dict over the whole global batch, in replica order."""
     return {key: tf.concat(strategy.experimental_local_results(value), 0) for key, value in per_replica.items()}
+
+
+def combined(strategy, per_replica, gather=True):
+    """A dict of per-replica step outputs -> one fetch each: operations grouped (a training step), scalars
+    averaged over the replicas (a batch's mean loss), per-image tensors gathered in replica order; gather=False:
+    every replica computed the same batch, so its per-image outputs are the first replica's."""
+    out = {}
+    for key, value in per_replica.items():
+        local = strategy.experimental_local_results(value)
+        if isinstance(local[0], tf.Operation):
+            out[key] = strategy.group(value)
+        elif local[0].shape.ndims == 0:
+            out[key] = strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+        else:
+            out[key] = tf.concat(local, 0) if gather else local[0]
+    return out
+
+
+@contextlib.contextmanager
+def moving_averages_averaged():
+    """Inside a strategy's scope: batch-norm moving averages (variables named moving_*) are mirrored and written
+    with the mean of the replicas' batch statistics, so every replica holds the one value a checkpoint saves (left
+    alone, a non-trainable variable is sync-on-read: each replica would keep, and evaluate with, its own)."""
+    def creator(next_creator, **kwargs):
+        if "moving_" in (kwargs.get("name") or ""):
+            kwargs.update(synchronization=tf.VariableSynchronization.ON_WRITE,
+                          aggregation=tf.VariableAggregation.MEAN)
+        return next_creator(**kwargs)
+
+    with tf1.variable_creator_scope(creator):
+        yield

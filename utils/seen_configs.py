@@ -56,6 +56,7 @@ FINETUNE = {
     "reinit_batchnorm_beta": Field((bool,), default=False,
                                    help="(new) the original's quirk: every batch-norm beta re-initialised (to 0) "
                                         "after each restore"),
+    "distribute": DISTRIBUTE,
     "estop_fc": Field((int,), default=3, valid=AT_LEAST_ONE),
     "estop_full": Field((int,), default=10, valid=AT_LEAST_ONE),
     "num_epochs_fc": Field((int,), default=200, valid=NON_NEGATIVE),
