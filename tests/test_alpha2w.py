@@ -223,7 +223,8 @@ def test_vgg_16_importances_fold_exactly_through_fc6():
     rng = np.random.default_rng(0)
     cfg = types.SimpleNamespace(random_seed=0, image_size=224, preprocess_fn="vgg_preprocessing", batch_size=4,
                                 num_workers=2, model_name="vgg_16", reg_lambda=1e-3, optimizer="adam",
-                                learning_rate=1e-3, ckpt_path=None)
+                                learning_rate=1e-3, ckpt_path=None, zero_seen_biases=False,
+                                reinit_batchnorm_beta=False)
     init = rng.normal(size=(4096, 5)) * 0.01
     model = alpha2w.Alpha2W(cfg, spec, spec.alpha_layer, 7, init, init.mean(1), "test", restore=False)
     assert [t.op.name for t in model.cache_points.values()] == ["vgg_16/fc6/BiasAdd", "vgg_16/fc7/BiasAdd"]

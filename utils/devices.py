@@ -1,16 +1,15 @@
 """Where a stage runs: the `distribute` key of the finetune and alpha-extraction configs.
 
 "one_device" (default): one device, as before. "mirrored": tf.compat.v1.distribute.MirroredStrategy over every local
-GPU (every logical CPU device where there is no GPU). "multi_worker": MultiWorkerMirroredStrategy, the same on every
-machine of the cluster that the TF_CONFIG environment variable describes (each machine runs the same command with its
-own TF_CONFIG task). In graph mode, as the stages are built: strategy.make_dataset_iterator splits every global batch
-(`batch_size`) across the replicas in order, each replica runs the step on its share, and the per-image results are
-gathered in replica order, which is the images' order. Variables are mirrored under their own names, so checkpoints
-are the same as on one device.
+GPU (every logical CPU device where there is no GPU). In graph mode, as the stages are built: the dataset is batched
+by the global batch (`batch_size`), strategy.make_dataset_iterator splits every batch across the replicas in order,
+each replica runs the step on its share, and the per-image results are gathered in replica order, which is the
+images' order. Variables are mirrored under their own names, so checkpoints are the same as on one device.
 
 `--cpu-devices N` (a command-line flag of those stages) splits this machine's CPU into N logical devices before
 TensorFlow starts its runtime: "mirrored" then runs over them, which is how the tests check the replicated paths
-without a GPU.
+without a GPU. Several machines (MultiWorkerMirroredStrategy from TF_CONFIG) are not offered yet: in graph mode
+they need a server per worker, sharded input and outputs written by the chief only.
 """
 import contextlib
 import warnings
@@ -18,7 +17,7 @@ import warnings
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 
-STRATEGIES = ("one_device", "mirrored", "multi_worker")
+STRATEGIES = ("one_device", "mirrored")
 # make_dataset_iterator reads a dataset's options in graph mode, which tf.data warns about on every call
 warnings.filterwarnings("ignore", message="To make it possible to preserve tf.data options")
 
@@ -39,8 +38,6 @@ def make_strategy(name):
     """The tf.distribute strategy of `name` (STRATEGIES), or None for one device."""
     if name == "one_device":
         return None
-    if name == "multi_worker":
-        return tf1.distribute.experimental.MultiWorkerMirroredStrategy()
     devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
         [d.name for d in tf.config.list_logical_devices("CPU")]
     return tf1.distribute.MirroredStrategy(devices)
