@@ -40,7 +40,8 @@ def seconds_per_step(name, batch_size, full_steps, cached_steps):
     pixels = rng.integers(0, 256, size=((full_steps + 1) * batch_size, size, size, 3), dtype=np.uint8)
     classes = rng.integers(0, N_UNSEEN, size=batch_size).astype(np.int32)
     targets = rng.normal(size=(batch_size, spec.alpha_channels)).astype(np.float32)
-    flops = {path: counted_flops(model.graph, [op]) for path, op in model.train_ops.items()}
+    flops = {path: counted_flops([op], model.cache_points.values() if path == "cached" else (), batch_size)
+             for path, op in model.train_ops.items()}
     with tf1.Session(graph=model.graph) as sess:
         model.start(sess)
         cached = model.net.run(sess, pixels[:batch_size], model.cache_points, "probes")

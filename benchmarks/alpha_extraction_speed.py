@@ -31,7 +31,7 @@ def images_per_second(name, batch_size, batches, num_classes=40):
         fetches = [importance.class_importance(logits, activations, labels),
                    importance.class_importance(logits, activations, tf.argmax(logits, 1))]
         init = tf1.global_variables_initializer()
-        flops = counted_flops(graph, fetches) / batch_size
+        flops = counted_flops(fetches) / batch_size
     graph.finalize()
     rng = np.random.default_rng(0)
     feed = {images: rng.normal(scale=50.0, size=images.shape.as_list()).astype(np.float32),
