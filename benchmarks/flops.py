@@ -1,10 +1,10 @@
 """FLOPs counted from a graph and the dense rate of this machine, for the speed benchmarks.
 
 counted_flops: the ops that a run of the fetches executes (not, e.g., the weight gradients that tf.gradients also
-builds and never runs, nor what lies below a fed tensor), 2 per multiply-add of every convolution, depthwise convolution and matrix product, forward and backward (a
-gradient convolution as its forward), from the ops' static shapes. TensorFlow's own statistic is not used: for
-Conv2DBackpropInput it counts the full input size, which inflates the backward of vgg_16's fc6 (a 7x7 convolution
-over a 7x7 map) 49 times, and it refuses shapes with an unknown batch.
+builds and never runs, nor what lies below a fed tensor), 2 per multiply-add of every convolution, depthwise
+convolution and matrix product, forward and backward (a gradient convolution as its forward), from the ops' static
+shapes. TensorFlow's own statistic is not used: for Conv2DBackpropInput it counts the full input size, which inflates
+the backward of vgg_16's fc6 (a 7x7 convolution over a 7x7 map) 49 times, and it refuses an unknown batch size.
 """
 import time
 
