@@ -134,18 +134,20 @@ def test_two_replicas_train_as_one_device_and_write_checkpoints_one_device_reads
     common = dict(finetune_whole_cnn=False, cache_fc_features=False, estop_fc=5, preprocess_fn="vgg_plain_resize")
     single = str(tmp_path / "single")
     assert run_stage(tmp_path, finetune_config(prepared, single, num_epochs_fc=1, **common)).returncode == 0
-    replicated = str(tmp_path / "replicated")
-    shutil.copytree(single, replicated)
-    done = run_stage(tmp_path, finetune_config(prepared, single, num_epochs_fc=3, **common))
-    assert done.returncode == 0, done.stderr[-2000:]
-    done = run_replicated(tmp_path, finetune_config(prepared, replicated, num_epochs_fc=3, **common))
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "mirrored: 2 replicas share each batch of 32" in done.stdout
-    histories = [json.load(open(os.path.join(folder, "state.json")))["history"] for folder in (single, replicated)]
-    assert [row["epoch"] for row in histories[1]] == [1, 2, 3]
-    for one, two in zip(*histories):
+    folders = {}
+    for cached in (False, True):  # the trunk at every step, and the cached feature bank
+        for replicated in (False, True):
+            folders[cached, replicated] = str(tmp_path / f"cached{cached}_replicated{replicated}")
+            shutil.copytree(single, folders[cached, replicated])  # the same weights and Adam state to continue from
+            cfg = finetune_config(prepared, folders[cached, replicated], num_epochs_fc=2,
+                                  **{**common, "cache_fc_features": cached})
+            done = run_replicated(tmp_path, cfg) if replicated else run_stage(tmp_path, cfg)
+            assert done.returncode == 0, done.stderr[-3000:]
+            assert not replicated or "mirrored: 2 replicas share each batch of 32" in done.stdout
+        histories = [json.load(open(os.path.join(folders[cached, r], "state.json")))["history"] for r in (False, True)]
+        assert [row["epoch"] for row in histories[1]] == [1, 2]
         for key in ("train_loss", "val_loss", "test_loss", "val_acc"):
-            assert two[key] == pytest.approx(one[key], rel=1e-4), (one["epoch"], key)
+            assert histories[1][1][key] == pytest.approx(histories[0][1][key], rel=1e-4), (cached, key)
     whole = str(tmp_path / "whole")
     done = run_replicated(tmp_path, finetune_config(prepared, whole, num_epochs_fc=0, num_epochs_full=1))
     assert done.returncode == 0, done.stderr[-3000:]

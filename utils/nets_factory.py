@@ -6,7 +6,7 @@ read, the logits scope that finetuning re-initialises, the default image size an
 import dataclasses
 import functools
 
-from utils.tf_compat import slim, tf  # before tf_slim: TensorFlow's start-up lines are filtered there
+from utils.tf_compat import slim, tf, tf1  # before tf_slim: TensorFlow's start-up lines are filtered there
 from tf_slim.nets import resnet_v1, vgg
 
 from utils import config, efficientnet_lite, small_cnn
@@ -102,11 +102,20 @@ def penultimate_features(spec, end_points):
     return features
 
 
+def model_variable(name):
+    """The variable of checkpoint name `name` in the current graph; also in a replica of a tf.distribute strategy,
+    where slim's lookup by op name misses mirrored variables."""
+    found = [v for v in tf1.global_variables() if v.name.split(":")[0] == name]
+    if len(found) != 1:
+        raise ValueError(f"{len(found)} variables named {name!r} in the graph")
+    return found[0]
+
+
 def dense_logits(spec, features):
     """The logits layer as a matrix product over the penultimate features [N, D] (each net's logits are a fully
     connected layer, or a 1x1 convolution over a 1x1 map, of them): the seen head without the trunk."""
-    weights = slim.get_unique_variable(f"{spec.logits_scope}/weights")
-    biases = slim.get_unique_variable(f"{spec.logits_scope}/biases")
+    weights = model_variable(f"{spec.logits_scope}/weights")
+    biases = model_variable(f"{spec.logits_scope}/biases")
     return tf.matmul(features, tf.reshape(weights, [-1, weights.shape[-1]])) + biases
 
 
