@@ -239,7 +239,8 @@ def test_vgg_16_importances_fold_exactly_through_fc6():
 def validation_run(seen_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("validation1")
     model = finetuned(root, seen_model["data"], split="validation1", num_classes=20, epochs=12)
-    cfg = experiment_config(model, extracted(model, root), root, dataset="SYNTH_val1")
+    cfg = experiment_config(model, extracted(model, root), root, dataset="SYNTH_val1",
+                            tuning_grid={"learning_rate": [1.0, 3.0], "reg_lambda": [0.1, 1.0, 10.0]})
     for stage in ("mod2alpha.py", "alpha2w.py"):
         done = run_stage(stage, cfg, root)
         assert done.returncode == 0, done.stderr[-3000:]
@@ -262,7 +263,7 @@ def test_the_validation_run_tunes_on_its_own_classes_and_the_final_run_trains_wi
     assert val["split"] == "validation1" and val["n_seen"] == 20 and val["n_unseen"] == 10
     settings, selected = val["tuning"]["settings"], val["tuning"]["selected"]
     grid = [(val_cfg["learning_rate"] * a, val_cfg["reg_lambda"] * b)
-            for a in experiment.TUNING_GRID["learning_rate"] for b in experiment.TUNING_GRID["reg_lambda"]]
+            for a in val_cfg["tuning_grid"]["learning_rate"] for b in val_cfg["tuning_grid"]["reg_lambda"]]
     assert sorted((r["learning_rate"], r["reg_lambda"]) for r in settings) == sorted(grid)
     assert (settings[0]["learning_rate"], settings[0]["reg_lambda"]) == (val_cfg["learning_rate"],
                                                                          val_cfg["reg_lambda"])

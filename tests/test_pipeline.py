@@ -81,11 +81,11 @@ def test_second_run_skips_every_stage_and_force_redoes_a_stage_and_what_follows(
     assert again.returncode == 0, again.stderr[-3000:]
     assert stage_lines(again.stdout) == {name: "skipped" for name in SMALL_STAGES}
     assert results.read_bytes() == before
-    forced = run_script("run_pipeline.py", "synth_small", "--out", str(small_run["out"]), "--force", "mod2alpha",
+    forced = run_script("run_pipeline.py", "synth_small", "--out", str(small_run["out"]), "--force", "alpha2w",
                         "--seeds", "1")
     assert forced.returncode == 0, forced.stderr[-3000:]
     assert stage_lines(forced.stdout) == {"generate": "skipped", "prepare": "skipped", "finetune": "skipped",
-                                          "alpha_extract": "skipped", "mod2alpha": "ran", "alpha2w": "ran",
+                                          "alpha_extract": "skipped", "mod2alpha": "skipped", "alpha2w": "ran",
                                           "baselines": "ran", "explain": "ran"}
 
 
