@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from utils import checkpoints, config, datasets, devices, frozen_net, importance, input_pipeline, io, metrics
 from utils import plots, preprocessing, seen_configs, splits
-from utils.cli import UserError, config_parser, main_guard, parse_config_args
+from utils.cli import UserError, main_guard
 from utils.tf_compat import tf, tf1
 
 OUTPUT_FILES = {
@@ -157,11 +157,7 @@ def write_outputs(out, cfg, arrays, paths, labels, seen_ids, extra):
 
 @main_guard
 def main(argv=None):
-    parser = config_parser(__doc__.splitlines()[0], "JSON config (arg_configs/alpha_extract/)")
-    parser.add_argument("--cpu-devices", type=int, help="split the CPU into N logical devices (utils/devices.py)")
-    args = parse_config_args(parser, argv)
-    if args.cpu_devices:
-        devices.split_cpu(args.cpu_devices)
+    args = devices.stage_args(__doc__.splitlines()[0], argv, "JSON config (arg_configs/alpha_extract/)")
     start = time.time()
     cfg = seen_configs.load_alpha_extract(args.config)
     if args.print_config:

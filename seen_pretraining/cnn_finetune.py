@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from utils import checkpoints, config, devices, input_pipeline, io, metrics, nets_factory, plots, seen_configs, splits
-from utils.cli import UserError, config_parser, main_guard, parse_config_args
+from utils.cli import UserError, main_guard
 from utils.tf_compat import slim, tf, tf1
 from utils.training import EarlyStopping, grid, log10_grid
 
@@ -350,11 +350,7 @@ def finalize(save_path, chosen, summary):
 
 @main_guard
 def main(argv=None):
-    parser = config_parser(__doc__.splitlines()[0], "JSON config (arg_configs/seen_finetune/)")
-    parser.add_argument("--cpu-devices", type=int, help="split the CPU into N logical devices (utils/devices.py)")
-    args = parse_config_args(parser, argv)
-    if args.cpu_devices:
-        devices.split_cpu(args.cpu_devices)
+    args = devices.stage_args(__doc__.splitlines()[0], argv, "JSON config (arg_configs/seen_finetune/)")
     config_path = args.config
     cfg = seen_configs.load_finetune(config_path)
     if args.print_config:

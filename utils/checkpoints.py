@@ -51,7 +51,7 @@ def beta_reinitializer():
     """The original release's quirk (`reinit_batchnorm_beta`): after its restore, every variable whose name contains
     "beta" is initialised again, so every batch-norm beta starts at zero. An op over the model variables (not the
     optimizer's beta powers), built before the graph is finalised; run it after the restore."""
-    return tf1.variables_initializer([v for v in slim.get_model_variables() if "beta" in v.op.name])
+    return tf1.variables_initializer([v for v in slim.get_model_variables() if "beta" in variable_name(v)])
 
 
 def save_in(saver, sess, folder, name="model.ckpt"):

@@ -14,7 +14,7 @@ they need a server per worker, sharded input and outputs written by the chief on
 import contextlib
 import warnings
 
-from utils.cli import UserError
+from utils.cli import UserError, config_parser, parse_config_args
 from utils.tf_compat import tf, tf1
 
 STRATEGIES = ("one_device", "mirrored")
@@ -32,6 +32,17 @@ def split_cpu(n, source="--cpu-devices"):
     except RuntimeError:
         raise UserError(f"{source}: TensorFlow's devices are already set up in this process; split the CPU before "
                         "any graph runs (a fresh command)") from None
+
+
+def stage_args(description, argv, hint):
+    """A replicable stage's arguments: its config (utils/cli.py) and `--cpu-devices N`, applied at once (before any
+    graph runs, as TensorFlow requires)."""
+    parser = config_parser(description, hint)
+    parser.add_argument("--cpu-devices", type=int, help="split the CPU into N logical devices (utils/devices.py)")
+    args = parse_config_args(parser, argv)
+    if args.cpu_devices:
+        split_cpu(args.cpu_devices)
+    return args
 
 
 def make_strategy(name):

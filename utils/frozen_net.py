@@ -5,7 +5,7 @@ from tqdm import tqdm
 
 from utils import checkpoints, importance, input_pipeline, nets_factory
 from utils.cli import UserError
-from utils.tf_compat import slim, tf, tf1
+from utils.tf_compat import tf, tf1
 
 
 def network(cfg, n_classes, layer, source, images, bypass=(), zero_seen_biases=False):
@@ -19,7 +19,7 @@ def network(cfg, n_classes, layer, source, images, bypass=(), zero_seen_biases=F
         raise UserError(f"{source}: 'layer_name' {layer!r} is not an end point of {cfg.model_name}; the default "
                         f"is {spec.alpha_layer!r}, others: {', '.join(maps[-6:])}")
     if zero_seen_biases:
-        logits = logits - slim.get_unique_variable(f"{spec.logits_scope}/biases")
+        logits = logits - nets_factory.model_variable(f"{spec.logits_scope}/biases")
     return logits, end_points, end_points[layer], nets_factory.penultimate_features(spec, end_points)
 
 

@@ -9,7 +9,7 @@ import functools
 from utils.tf_compat import slim, tf, tf1  # before tf_slim: TensorFlow's start-up lines are filtered there
 from tf_slim.nets import resnet_v1, vgg
 
-from utils import config, efficientnet_lite, small_cnn
+from utils import checkpoints, config, efficientnet_lite, small_cnn
 from utils.cli import UserError
 from utils.config import AT_LEAST_ONE, DERIVED, Field
 
@@ -105,7 +105,7 @@ def penultimate_features(spec, end_points):
 def model_variable(name):
     """The variable of checkpoint name `name` in the current graph; also in a replica of a tf.distribute strategy,
     where slim's lookup by op name misses mirrored variables."""
-    found = [v for v in tf1.global_variables() if v.name.split(":")[0] == name]
+    found = [v for v in tf1.global_variables() if checkpoints.variable_name(v) == name]
     if len(found) != 1:
         raise ValueError(f"{len(found)} variables named {name!r} in the graph")
     return found[0]
