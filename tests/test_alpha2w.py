@@ -289,7 +289,8 @@ def heldout_margins(cfg):
 def test_the_final_run_sends_the_validation_runs_share_of_held_out_seen_images_to_unseen(validation_run, final_run):
     _, val = validation_run
     chosen = val["calibration"]
-    assert chosen["H"] >= val["kept"]["H"] and chosen["H"] > 0.2, chosen  # the best H over gamma on the validation run
+    # the best H over gamma on the validation run (gamma 0's H is summed in another order: 1e-12 apart at a tie)
+    assert chosen["H"] >= val["kept"]["H"] - 1e-12 and chosen["H"] > 0.2, chosen
     cfg, results, stdout = final_run
     calibration, kept = results["calibration"], results["kept"]
     assert calibration["rule"] == "seen_rate" and calibration["seen_rate"] == chosen["seen_rate"]
@@ -301,7 +302,7 @@ def test_the_final_run_sends_the_validation_runs_share_of_held_out_seen_images_t
     assert calibration["H"] == pytest.approx(2 * kept["S_cal"] * kept["U_cal"] / (kept["S_cal"] + kept["U_cal"]))
     # subtracting gamma > 0 from seen scores can only move predictions to unseen classes (and gamma < 0 the reverse)
     direction = np.sign(calibration["gamma"])
-    assert direction * (kept["U_cal"] - kept["U"]) >= 0 and direction * (kept["S"] - kept["S_cal"]) >= 0
+    assert direction * (kept["U_cal"] - kept["U"]) >= -1e-12 and direction * (kept["S"] - kept["S_cal"]) >= -1e-12
     assert f"| {100 * kept['H_cal']:.1f} |" in stdout
 
 
