@@ -43,6 +43,21 @@ def test_sae_solves_its_sylvester_equation():
     assert W.shape == (S.shape[1], X.shape[1]) and np.abs(residual).max() < 1e-8 * np.abs(S_n @ X).max()
 
 
+def test_sae_with_fewer_images_than_dimensions_is_the_minimum_norm_solution():
+    rng = np.random.default_rng(3)
+    X, labels, S = rng.normal(size=(6, 9)), np.array([0, 1, 2, 0, 1, 2]), rng.normal(size=(3, 4))
+    lam = 0.5
+    W = zsl_baselines.sae(X, labels, S, lam)
+    S_n = S[labels].T
+    A, B, C = S_n @ S_n.T, lam * X.T @ X, (1 + lam) * S_n @ X
+    # the equation as one linear system over vec(W) (column-major): (I kron A + B^T kron I) vec(W) = vec(C)
+    system = np.kron(np.eye(X.shape[1]), A) + np.kron(B.T, np.eye(S.shape[1]))
+    minimum_norm = np.linalg.lstsq(system, C.flatten("F"), rcond=None)[0].reshape(W.shape, order="F")
+    assert np.linalg.matrix_rank(system) < system.shape[0]  # singular: many solutions
+    assert np.abs(A @ W + W @ B - C).max() < 1e-9 * np.abs(C).max()
+    assert np.allclose(W, minimum_norm, atol=1e-9)
+
+
 @pytest.mark.parametrize("kind", ["devise", "sje", "ale"])
 def test_ranking_gradients_match_finite_differences(kind):
     rng = np.random.default_rng(1)
