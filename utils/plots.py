@@ -25,20 +25,36 @@ def plot_curves(path, history, keys, ylabel, title):
     _save(fig, path)
 
 
-def save_gradcam(path, image, cams, title):
-    """PNG of the image, then each (label, Grad-CAM map in [0, 1] of any size) upsampled and overlaid in 'jet'."""
+GRADCAM_CAPTION = 14  # pixels of text above each panel, and of the title above them
+
+
+def gradcam_panels(image, cams):
+    """[image, then each Grad-CAM map in [0, 1] (any size) upsampled and overlaid in 'jet' at half weight] as uint8
+    arrays of the image's size."""
     height, width = image.shape[:2]
-    fig, axes = plt.subplots(1, 1 + len(cams), figsize=(3 * (1 + len(cams)), 3.3))
-    axes[0].imshow(image)
-    axes[0].set_title("input", fontsize=9)
-    for ax, (label, cam) in zip(axes[1:], cams):
+    panels = [np.asarray(image, np.uint8)]
+    for cam in cams:
         heat = Image.fromarray(np.uint8(np.clip(cam, 0, 1) * 255)).resize((width, height), Image.BILINEAR)
-        ax.imshow(0.5 * image / 255.0 + 0.5 * matplotlib.colormaps["jet"](np.asarray(heat) / 255.0)[..., :3])
-        ax.set_title(label, fontsize=9)
-    for ax in axes:
-        ax.axis("off")
-    fig.suptitle(title, fontsize=9)
-    _save(fig, path)
+        colour = matplotlib.colormaps["jet"](np.asarray(heat) / 255.0)[..., :3]
+        panels.append(np.uint8(np.round(255 * (0.5 * image / 255.0 + 0.5 * colour))))
+    return panels
+
+
+def save_gradcam(path, image, cams, title):
+    """PNG of the image beside each (label, Grad-CAM map) overlay, with the label above each panel and the title
+    above all; drawn with PIL at the image's own resolution (a matplotlib figure took 0.24 s an image, 50 of them
+    a quarter of a CUB extraction)."""
+    from PIL import ImageDraw
+    height, width = image.shape[:2]
+    panels = gradcam_panels(image, [cam for _, cam in cams])
+    canvas = Image.new("RGB", (len(panels) * width, height + 2 * GRADCAM_CAPTION), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((2, 1), title, fill="black")
+    for i, (label, panel) in enumerate(zip(["input"] + [label for label, _ in cams], panels)):
+        canvas.paste(Image.fromarray(panel), (i * width, 2 * GRADCAM_CAPTION))
+        draw.text((i * width + 2, GRADCAM_CAPTION + 1), label[:width // 6], fill="black")
+    with io.atomic_path(path) as tmp:
+        canvas.save(tmp, format="png")
 
 
 def plot_seen_unseen_curve(path, curve, area, marks, title):
