@@ -76,12 +76,16 @@ class Extraction:
                                                                    images, bypass)
                     shapes["layer"] = activations.shape.as_list()[1:]
                     tensors, views = self.importances(logits, activations, labels)
-                    return {**tensors, **views, "images": images}
+                    return devices.whole_batch({**tensors, **views, "images": images}, cfg.batch_size)
 
                 with strategy.scope():
                     iterator = strategy.make_dataset_iterator(dataset)
-                    self.outputs = devices.gathered(strategy, strategy.experimental_run(
+                    outputs = devices.gathered(strategy, strategy.experimental_run(
                         lambda inputs: step(*inputs), iterator))
+                # the figures' inputs are fetched only while Grad-CAMs are drawn (several machines: they cross the
+                # network)
+                self.views = {key: outputs.pop(key) for key in ("gt_cam", "pred_cam", "images")}
+                self.tensors = outputs
                 self.start_images = iterator.initializer  # an op made on first use: before the graph is final
                 self.restore = checkpoints.restore_fn(cfg.ckpt_path)
                 self.layer_shape = shapes["layer"]
@@ -112,7 +116,7 @@ def extract(cfg, model, paths, labels, names, seen_ids, gradcam_dir):
                                [(f"gt: {gt}", batch["gt_cam"][i]), (f"pred: {pred}", batch["pred_cam"][i])],
                                f"{stem} ({cfg.layer_name})")
 
-    with tf1.Session(graph=model.graph) as sess, input_pipeline.naming_bad_images(paths):
+    with devices.session(model.strategy, model.graph) as sess, input_pipeline.naming_bad_images(paths):
         model.restore(sess)
         if model.strategy is None:
             return model.net.run(sess, paths, model.tensors, "alphas",
@@ -125,7 +129,7 @@ def extract(cfg, model, paths, labels, names, seen_ids, gradcam_dir):
                   disable=None) as bar:
             while start < len(paths):
                 try:
-                    batch = sess.run(model.outputs)
+                    batch = sess.run({**model.tensors, **model.views} if start < cfg.n_gradcam else model.tensors)
                 except tf.errors.OutOfRangeError:
                     break
                 if start < cfg.n_gradcam:
@@ -163,19 +167,20 @@ def main(argv=None):
     if args.print_config:
         return config.print_resolved(cfg)
     bypass = importance.parse_bypass(cfg.bypass_name, args.config)
+    strategy = devices.make_strategy(cfg.distribute, args.config)
     seen_ids, names, paths, labels = load_inputs(cfg, args.config)
-    strategy = devices.make_strategy(cfg.distribute)
     print(f"alphas of {cfg.model_name} at {cfg.layer_name} for {len(paths)} images, checkpoint {cfg.ckpt_path}"
           + (f", bypass {','.join(bypass)}" if bypass else "")
           + (f"; {cfg.distribute} over {devices.replicas(strategy)} replicas" if strategy else ""))
     model = Extraction(cfg, bypass, args.config, strategy, paths, labels)
-    with io.atomic_dir(cfg.save_path) as out:
-        arrays = extract(cfg, model, paths, labels, names, seen_ids, os.path.join(out, "gradcam"))
-        accuracy = write_outputs(out, cfg, arrays, paths, labels, seen_ids, {
-            "layer_shape": model.layer_shape, "bypass": bypass, "config_path": os.path.abspath(args.config),
-            "seconds": round(time.time() - start, 1)})
-    print(f"wrote {cfg.save_path}: alphas [{len(paths)}, {arrays['gt_alphas'].shape[1]}], per-class accuracy of the "
-          f"seen predictions on these images {accuracy:.3f}, {min(cfg.n_gradcam, len(paths))} Grad-CAM overlays")
+    with devices.worker_outputs(strategy, cfg.save_path) as save_path:
+        with io.atomic_dir(save_path) as out:
+            arrays = extract(cfg, model, paths, labels, names, seen_ids, os.path.join(out, "gradcam"))
+            accuracy = write_outputs(out, cfg, arrays, paths, labels, seen_ids, {
+                "layer_shape": model.layer_shape, "bypass": bypass, "config_path": os.path.abspath(args.config),
+                "seconds": round(time.time() - start, 1)})
+        print(f"wrote {save_path}: alphas [{len(paths)}, {arrays['gt_alphas'].shape[1]}], per-class accuracy of the "
+              f"seen predictions on these images {accuracy:.3f}, {min(cfg.n_gradcam, len(paths))} Grad-CAM overlays")
 
 
 if __name__ == "__main__":

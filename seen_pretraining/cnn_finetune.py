@@ -98,8 +98,9 @@ class Run:
                 for source, dataset in datasets.items():
                     iterator = strategy.make_dataset_iterator(dataset)
                     per_replica = strategy.experimental_run(
-                        lambda inputs, train=trains[source]: self.step(
+                        lambda inputs, train=trains[source]: devices.whole_batch(self.step(
                             inputs[0], inputs[1], phase, optimizer, train, evaluate=not train)[0 if train else 1],
+                            cfg.batch_size),
                         iterator)
                     fetches = devices.combined(strategy, per_replica)
                     if trains[source]:  # every moving-average update (the replica threads share one collection)
@@ -247,7 +248,7 @@ class Run:
         stopper = EarlyStopping(patience, self.state["best_val_loss"] or float("inf"), self.state["bad_epochs"])
         self.writer = tf1.summary.FileWriter(os.path.join(self.folder, "tensorboard"))
         all_paths = [p for lst in self.data.values() for p in lst.paths]
-        with tf1.Session(graph=graph) as sess, input_pipeline.naming_bad_images(all_paths):
+        with devices.session(self.strategy, graph) as sess, input_pipeline.naming_bad_images(all_paths):
             sess.run(init)
             init_fn(sess)
             if self.beta_reset is not None and not resumed:
@@ -356,31 +357,33 @@ def main(argv=None):
     if args.print_config:
         return config.print_resolved(cfg)
     spec = check_config(cfg, config_path)
+    strategy = devices.make_strategy(cfg.distribute, config_path)
     data = load_lists(cfg, config_path)
     searched = [k for k, used in (("lr_fc", cfg.num_epochs_fc > 0), ("lr_full", cfg.finetune_whole_cnn),
                                   ("wt_dec", True)) if used]  # a grid over a phase that does not run is skipped
     settings = grid({k: log10_grid(getattr(cfg, k), k, config_path) for k in searched})
-    banks, strategy = {}, devices.make_strategy(cfg.distribute)
+    banks = {}
     if strategy is not None:
         print(f"{cfg.distribute}: {devices.replicas(strategy)} replicas share each batch of {cfg.batch_size}")
-    if len(settings) == 1:
-        runs = [(settings[0], Run(cfg, spec, data, settings[0], cfg.save_path, banks, strategy).train())]
-    else:
-        runs = []
-        for setting in settings:
-            tag = "_".join(f"{k}={v:g}" for k, v in setting.items())
-            print(f"hyperparameter search: {tag}")
-            runs.append((setting, Run(cfg, spec, data, setting, os.path.join(cfg.save_path, "hsearch", tag),
-                                      banks, strategy).train()))
-        io.write_json(os.path.join(cfg.save_path, "hsearch_summary.json"), [
-            {**setting, **{k: state["best"][k] for k in ("phase", "epoch", "val_loss", "val_acc")}}
-            for setting, state in runs])
-    setting, chosen = min(runs, key=lambda run: run[1]["best"]["val_loss"])
-    perf = finalize(cfg.save_path, chosen, {"config": config_path, "model_name": cfg.model_name,
+    with devices.worker_outputs(strategy, cfg.save_path, resume=True) as save_path:
+        if len(settings) == 1:
+            runs = [(settings[0], Run(cfg, spec, data, settings[0], save_path, banks, strategy).train())]
+        else:
+            runs = []
+            for setting in settings:
+                tag = "_".join(f"{k}={v:g}" for k, v in setting.items())
+                print(f"hyperparameter search: {tag}")
+                runs.append((setting, Run(cfg, spec, data, setting, os.path.join(save_path, "hsearch", tag),
+                                          banks, strategy).train()))
+            io.write_json(os.path.join(save_path, "hsearch_summary.json"), [
+                {**setting, **{k: state["best"][k] for k in ("phase", "epoch", "val_loss", "val_acc")}}
+                for setting, state in runs])
+        setting, chosen = min(runs, key=lambda run: run[1]["best"]["val_loss"])
+        perf = finalize(save_path, chosen, {"config": config_path, "model_name": cfg.model_name,
                                             "num_classes": cfg.num_classes, "selected_on": "seen-val loss",
                                             **setting})
-    print(f"best checkpoint {perf['best_checkpoint']} ({perf['phase']} epoch {perf['epoch']}): val loss "
-          f"{perf['val_loss']:.4f}, per-class acc val {perf['val_acc']:.3f}, test {perf['test_acc']:.3f}")
+        print(f"best checkpoint {perf['best_checkpoint']} ({perf['phase']} epoch {perf['epoch']}): val loss "
+              f"{perf['val_loss']:.4f}, per-class acc val {perf['val_acc']:.3f}, test {perf['test_acc']:.3f}")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,32 @@ def _script_module(script):
     return module
 
 
+def run_workers(script, config_path, n=2, timeout=600):
+    """`script` on `config_path` as `n` workers of one cluster on this machine (the same command in n processes,
+    each with its own TF_CONFIG on a free localhost port): the workers' CompletedProcesses, chief first."""
+    import socket
+    sockets = [socket.socket() for _ in range(n)]
+    for sock in sockets:
+        sock.bind(("localhost", 0))
+    cluster = {"worker": [f"localhost:{sock.getsockname()[1]}" for sock in sockets]}
+    for sock in sockets:
+        sock.close()
+    workers = [subprocess.Popen([sys.executable, os.path.join(ROOT, script), str(config_path)], cwd=ROOT, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env={**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {
+                                    "type": "worker", "index": i}})}) for i in range(n)]
+    done = []
+    for worker in workers:
+        try:
+            stdout, stderr = worker.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for other in workers:
+                other.kill()
+            raise
+        done.append(subprocess.CompletedProcess(worker.args, worker.returncode, stdout, stderr))
+    return done
+
+
 def run_in_process(script, *args):
     """A script's main() in this process: no interpreter and TensorFlow start-up per call. Returns a
     CompletedProcess, as a subprocess would."""

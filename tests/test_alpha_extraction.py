@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, last_error_line, run_script
+from conftest import ROOT, last_error_line, run_script, run_workers
 from utils import metrics, splits
 
 STAGE = "seen_pretraining/alpha_extraction.py"
@@ -104,6 +104,30 @@ def test_two_replicas_give_the_same_alphas_as_one_device(extracted, tmp_path, se
     for key in ("labels", "predictions", "images"):
         assert np.array_equal(replicated[key], single[key][-tail:]), key
     assert meta["config"]["distribute"] == "mirrored" and len(os.listdir(os.path.join(save_path, "gradcam"))) == 5
+
+
+def test_two_workers_give_the_same_alphas_as_one_device_and_only_the_chief_writes(extracted, tmp_path, seen_alphas):
+    """MultiWorkerMirroredStrategy over two worker processes (TF_CONFIG, localhost): batches of 63 split 32 / 31
+    across the workers and gathered back in order, every image's importances and prediction as on one device; the
+    chief writes the outputs, the other worker leaves nothing behind."""
+    save_path = str(tmp_path / "workers")
+    path = tmp_path / "workers.json"
+    seen_val = seen_alphas["dataset_json"].split(",")[1]
+    path.write_text(json.dumps(extract_config(seen_alphas, save_path, batch_size=63, n_gradcam=2,
+                                              distribute="multi_worker_mirrored", dataset_json=seen_val)))
+    chief, worker = run_workers(STAGE, path)
+    assert chief.returncode == 0 and worker.returncode == 0, chief.stderr[-3000:] + worker.stderr[-3000:]
+    assert "multi_worker_mirrored over 2 replicas" in chief.stdout
+    meta, replicated = load(save_path)
+    _, single = load(extracted)
+    tail = len(replicated["labels"])
+    assert tail > 63 and tail % 63  # several batches, the last one uneven
+    for key in ("gt_alphas", "pred_alphas"):
+        np.testing.assert_allclose(replicated[key], single[key][-tail:], rtol=1e-4, atol=1e-6)
+    for key in ("labels", "predictions", "images"):
+        assert np.array_equal(replicated[key], single[key][-tail:]), key
+    assert len(os.listdir(os.path.join(save_path, "gradcam"))) == 2
+    assert sorted(os.listdir(tmp_path)) == ["workers", "workers.json"]
 
 
 def test_grayscale_cmyk_and_png_images_extract(seen_model, tmp_path, seen_alphas):

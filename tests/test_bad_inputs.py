@@ -47,6 +47,8 @@ def broken_config(tmp_path, stage, text_edit=None, **values):
     ("cnn_finetune", {"dropout": 1.5}, None, "'dropout' is 1.5; it must be in (0, 1]"),
     ("cnn_finetune", {"lr_fc": 0}, None, "'lr_fc' is 0; it must be > 0"),
     ("alpha_extraction", {"n_gradcam": -1}, None, "'n_gradcam' is -1; it must be >= 0"),
+    ("cnn_finetune", {"distribute": "multi_worker_mirrored"}, None, "'multi_worker_mirrored' needs TF_CONFIG"),
+    ("alpha_extraction", {"distribute": "multi_worker_mirrored"}, None, "'multi_worker_mirrored' needs TF_CONFIG"),
 ])
 def test_bad_config_values_are_one_line_naming_the_file_and_key(tmp_path, stage, values, text_edit, words):
     path = broken_config(tmp_path, stage, text_edit, **values)

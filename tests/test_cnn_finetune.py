@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, finetune_config, last_error_line, run_in_process, run_script, synth_config
+from conftest import ROOT, finetune_config, last_error_line, run_in_process, run_script, run_workers, synth_config
 from utils import checkpoints, datasets, input_pipeline, nets_factory, splits, synthetic
 from utils.tf_compat import tf, tf1
 
@@ -124,35 +124,52 @@ def run_replicated(tmp_path, cfg, devices=2):
                            "--cpu-devices", str(devices)], capture_output=True, text=True, cwd=ROOT)
 
 
+def run_workers_on(tmp_path, cfg):
+    """The stage as two worker processes of one cluster on this machine (TF_CONFIG; utils/devices.py): the chief's
+    CompletedProcess."""
+    path = tmp_path / "workers.json"
+    path.write_text(json.dumps({**cfg, "distribute": "multi_worker_mirrored"}))
+    chief, other = run_workers("seen_pretraining/cnn_finetune.py", path)
+    assert other.returncode == 0, other.stderr[-3000:]
+    assert f"the chief (worker 0) writes {cfg['save_path']}" in other.stdout
+    return chief
+
+
 @pytest.mark.slow
-def test_two_replicas_train_as_one_device_and_write_checkpoints_one_device_reads(prepared, tmp_path):
-    """MirroredStrategy over 2 logical CPU devices, from the same checkpoint (weights and Adam state) and the same
-    global batches of 32 (16 per replica): the same training and validation losses as one device, epoch by epoch;
-    a replicated phase 2 (batch norm on per-replica batch statistics, moving averages averaged over the replicas)
-    writes a checkpoint whose recorded val loss is the one-device network's."""
+def test_replicas_and_workers_train_as_one_device_and_write_checkpoints_one_device_reads(prepared, tmp_path):
+    """MirroredStrategy over 2 logical CPU devices, and MultiWorkerMirroredStrategy over two worker processes, from
+    the same checkpoint (weights and Adam state) and the same global batches of 32 (16 per replica): the same
+    training and validation losses as one device, epoch by epoch, with the trunk at every step and with the cached
+    feature bank; a replicated phase 2 (batch norm on per-replica batch statistics, moving averages averaged over
+    the replicas) writes a checkpoint whose recorded val loss is the one-device network's; of the workers only the
+    chief leaves a folder."""
     # no augmentation: random crops drawn in a parallel map are not reproducible run to run, on any device count
     common = dict(finetune_whole_cnn=False, cache_fc_features=False, estop_fc=5, preprocess_fn="vgg_plain_resize")
     single = str(tmp_path / "single")
     assert run_stage(tmp_path, finetune_config(prepared, single, num_epochs_fc=1, **common)).returncode == 0
-    folders = {}
+    run = {"one_device": run_stage, "mirrored": run_replicated, "multi_worker_mirrored": run_workers_on}
     for cached in (False, True):  # the trunk at every step, and the cached feature bank
-        for replicated in (False, True):
-            folders[cached, replicated] = str(tmp_path / f"cached{cached}_replicated{replicated}")
-            shutil.copytree(single, folders[cached, replicated])  # the same weights and Adam state to continue from
-            cfg = finetune_config(prepared, folders[cached, replicated], num_epochs_fc=2,
-                                  **{**common, "cache_fc_features": cached})
-            done = run_replicated(tmp_path, cfg) if replicated else run_stage(tmp_path, cfg)
+        histories = {}
+        for how in run:
+            folder = str(tmp_path / f"cached{cached}_{how}")
+            shutil.copytree(single, folder)  # the same weights and Adam state to continue from
+            done = run[how](tmp_path, finetune_config(prepared, folder, num_epochs_fc=2,
+                                                      **{**common, "cache_fc_features": cached}))
             assert done.returncode == 0, done.stderr[-3000:]
-            assert not replicated or "mirrored: 2 replicas share each batch of 32" in done.stdout
-        histories = [json.load(open(os.path.join(folders[cached, r], "state.json")))["history"] for r in (False, True)]
-        assert [row["epoch"] for row in histories[1]] == [1, 2]
-        for key in ("train_loss", "val_loss", "test_loss", "val_acc"):
-            assert histories[1][1][key] == pytest.approx(histories[0][1][key], rel=1e-4), (cached, key)
-    whole = str(tmp_path / "whole")
-    done = run_replicated(tmp_path, finetune_config(prepared, whole, num_epochs_fc=0, num_epochs_full=1))
-    assert done.returncode == 0, done.stderr[-3000:]
-    perf = json.load(open(os.path.join(whole, "test_perf.json")))
-    assert perf["val_loss"] == pytest.approx(val_loss_of(perf["best_checkpoint"], prepared, 9), rel=1e-4)
+            assert how == "one_device" or f"{how}: 2 replicas share each batch of 32" in done.stdout
+            histories[how] = json.load(open(os.path.join(folder, "state.json")))["history"]
+        for how in ("mirrored", "multi_worker_mirrored"):
+            assert [row["epoch"] for row in histories[how]] == [1, 2]  # resumed from the copied epoch
+            for key in ("train_loss", "val_loss", "test_loss", "val_acc"):
+                assert histories[how][1][key] == pytest.approx(histories["one_device"][1][key], rel=1e-4), \
+                    (cached, how, key)
+    for how in ("mirrored", "multi_worker_mirrored"):
+        whole = str(tmp_path / f"whole_{how}")
+        done = run[how](tmp_path, finetune_config(prepared, whole, num_epochs_fc=0, num_epochs_full=1))
+        assert done.returncode == 0, done.stderr[-3000:]
+        perf = json.load(open(os.path.join(whole, "test_perf.json")))
+        assert perf["val_loss"] == pytest.approx(val_loss_of(perf["best_checkpoint"], prepared, 9), rel=1e-4), how
+    assert not [name for name in os.listdir(tmp_path) if ".worker" in name]
 
 
 def test_bad_configs_fail_with_one_line(prepared, tmp_path):

@@ -12,8 +12,8 @@ from utils.cli import UserError
 from utils.config import AT_LEAST_ONE, DERIVED, NON_NEGATIVE, POSITIVE, Field, Range
 
 DISTRIBUTE = Field((str,), default="one_device", choices=devices.STRATEGIES,
-                   help="(new) one device, or every local GPU (mirrored); batch_size is the global batch "
-                        "(utils/devices.py)")
+                   help="(new) one device, every local GPU (mirrored), or the machines of TF_CONFIG "
+                        "(multi_worker_mirrored); batch_size is the global batch (utils/devices.py)")
 DATASET = Field((str, type(None)), default=None,
                 help="(new) the run's name (e.g. SYNTH, CUB): the stage's paths follow the output layout")
 
