@@ -87,12 +87,12 @@ def _multi_worker(source):
     except (tf.errors.UnknownError, tf.errors.InvalidArgumentError) as error:
         raise UserError(f"TF_CONFIG: worker {task['index']} cannot serve {workers[int(task['index'])]} "
                         f"({error.message.splitlines()[0]}); give a free port") from None
-    strategy.server_session, strategy.task_index = (server.target, config), int(task["index"])
+    strategy.server, strategy.session_config, strategy.task_index = server, config, int(task["index"])
     return strategy
 
 
 def multi_worker(strategy):
-    return hasattr(strategy, "server_session")
+    return hasattr(strategy, "server")
 
 
 def is_chief(strategy):
@@ -102,8 +102,7 @@ def is_chief(strategy):
 def session(strategy, graph):
     """A session on `graph`: on this process's server when the strategy spans several machines."""
     if multi_worker(strategy):
-        target, config = strategy.server_session
-        return tf1.Session(target, graph=graph, config=config)
+        return tf1.Session(strategy.server.target, graph=graph, config=strategy.session_config)
     return tf1.Session(graph=graph)
 
 
