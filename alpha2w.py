@@ -11,8 +11,9 @@ GZSL S / U / H at gamma = 0, AUSUC, and calibrated stacking with a gamma chosen 
 activations are computed once and fed at that tensor each step (only the layers above it run), and the test images'
 penultimate features once, scoring each epoch by a matrix product. For vgg_16, whose fc6 reads the whole max-pooled
 conv5_3 map, the importance folds exactly through fc6 (utils/importance.folded_importance), so fc6's and fc7's
-pre-activations are cached instead and no forward conv runs. false: the original's path, the whole network on every
-step and evaluation.
+pre-activations are cached instead and no forward conv runs; for efficientnet_lite0, whose head is a per-position
+affine map through a ReLU6, mean-pooled, it folds through the head (Alpha2W.gated_head_importance). false: the
+original's path, the whole network on every step and evaluation.
 """
 import dataclasses
 import os
@@ -128,7 +129,7 @@ class Alpha2W:
             self.classes = tf1.placeholder(tf.int32, [None], name="unseen_classes")
             self.targets = tf1.placeholder(tf.float32, [None, self.activations.shape[-1]], name="predicted_alphas")
             self.importances = {"full": importance.class_importance(unseen_logits, self.activations, self.classes)}
-            self.cache_points, self.fold_op = {"alpha_layer": self.activations}, None
+            self.cache_points, self.fold_op, self.fold_feed = {"alpha_layer": self.activations}, None, None
             end_points = self.net.end_points
             folded = end_points.get(spec.folded_layer) if layer == spec.alpha_layer else None
             if folded is not None and folded.shape[1:3] == [1, 1]:  # cache above the alpha layer, see folded_layer
@@ -142,6 +143,9 @@ class Alpha2W:
                 self.fold_op = folded_weights.assign(tf.reduce_sum(kernel, [0, 1]))
                 self.importances["cached"] = importance.folded_importance(
                     unseen_logits, self.cache_points["folded"], folded_weights, self.classes)
+            elif spec.gated_head and layer == spec.alpha_layer:
+                self.importances["cached"] = self.gated_head_importance(end_points[spec.penultimate_layer],
+                                                                        unseen_logits)
             else:  # the alpha-layer activations are fed; only the layers above them run
                 self.importances["cached"] = self.importances["full"]
             # fed per step, so that a validation run trains one head per tuning setting in this one graph
@@ -158,19 +162,37 @@ class Alpha2W:
             self.init = tf1.variables_initializer([v for v in tf1.global_variables() if v not in restored])
         self.graph.finalize()
 
+    def gated_head_importance(self, head, unseen_logits):
+        """The importances at the alpha layer A through a head h = relu6(z), z = A * M + c at every position (a 1x1
+        conv and batch norm), mean-pooled into the features f: sum_p dy/dA_pk = sum_j M[k, j] g_j dy/df_j, with
+        g_j = sum_p relu6'(z_pj) / (H W) the share of positions where channel j passes its gradient. g and f are
+        fixed per probe and cached ([D] each instead of the [H, W, K] map); M, the head's linear map, is read from
+        the graph at start by feeding A the unit vectors (and 0, for c). Exact; 2 [K, D] products a step."""
+        pre_activation = head.op.inputs[0]
+        gates = tf.reduce_sum(tf.gradients(tf.reduce_sum(self.features), pre_activation)[0], [1, 2])
+        self.cache_points = {"gates": gates, "penultimate": self.features}
+        channels = self.activations.shape[-1]
+        head_map = tf1.get_variable("head_map", trainable=False, initializer=tf.zeros([channels, head.shape[-1]]))
+        at_one_position = pre_activation[:, 0, 0, :]
+        self.fold_op = head_map.assign(at_one_position[:-1] - at_one_position[-1:])
+        basis = np.concatenate([np.eye(channels), np.zeros((1, channels))]).astype(np.float32)
+        self.fold_feed = {self.activations: np.tile(basis[:, None, None, :], [1, *self.activations.shape[1:3], 1])}
+        return tf.matmul(importance.class_importance(unseen_logits, self.features, self.classes) * gates, head_map,
+                         transpose_b=True)
+
     def start(self, sess):
         """Initialise the unseen head and optimizer, restore the frozen network."""
         sess.run(self.init)
         if self.net.restore is not None:
             self.net.restore(sess)
         if self.fold_op is not None:
-            sess.run(self.fold_op)
+            sess.run(self.fold_op, self.fold_feed)
 
     def reset(self, sess):
         """The unseen head and optimizer back at their initial values (the next tuning setting starts afresh)."""
         sess.run(self.init)
         if self.fold_op is not None:
-            sess.run(self.fold_op)
+            sess.run(self.fold_op, self.fold_feed)
 
     def keep(self, sess, weights, biases):
         """Load a head kept in memory into the variables (to save it)."""

@@ -1,11 +1,13 @@
-"""Seconds per alpha2w training step: the cached path (the probes' frozen activations fed each step: at the alpha layer,
-or for vgg_16 at fc6's and fc7's pre-activations) against the original's path (the whole frozen network on every step).
+"""Seconds per alpha2w training step: the cached path (the probes' frozen values fed each step: the alpha layer's
+activations; for vgg_16 fc6's and fc7's pre-activations; for efficientnet_lite0 its head's gates and features) against
+the original's path (the whole frozen network on every step).
 
 Random weights and random uint8 probe images (no JPEG decoding, preprocessing included on the original's path), the
 nets at their default sizes (vgg_16, resnet_v1_101: 224; small_cnn: 64), 10 / 50 unseen classes, Adam.
 FLOPs per step are counted from the graph (benchmarks/flops.py): their ratio is the speed-up the cached path can
 reach by skipping the layers below the alpha layer.
-Usage: python benchmarks/alpha2w_speed.py [--nets vgg_16 resnet_v1_101 small_cnn] [--batch 8] [--steps 3 20]
+Usage: python benchmarks/alpha2w_speed.py [--nets vgg_16 resnet_v1_101 small_cnn efficientnet_lite0] [--batch 8]
+[--steps 3 20]
 """
 import argparse
 import os

@@ -232,6 +232,28 @@ def test_vgg_16_importances_fold_exactly_through_fc6():
     assert_same_importances(model, pixels, np.array([0, 1, 4, 2], np.int32))
 
 
+@pytest.mark.slow
+def test_efficientnet_importances_fold_exactly_through_its_gated_head():
+    """efficientnet_lite0's cached path feeds each probe's head gates and features ([1280] each) and folds the head's
+    1x1 conv and batch norm (random weights, random images: some gates open, some shut)."""
+    spec = nets_factory.get_spec("efficientnet_lite0")
+    rng = np.random.default_rng(0)
+    cfg = types.SimpleNamespace(random_seed=0, image_size=224, preprocess_fn="efficientnet_preprocessing",
+                                batch_size=4, num_workers=2, model_name="efficientnet_lite0", reg_lambda=1e-3,
+                                optimizer="adam", learning_rate=1e-3, ckpt_path=None, zero_seen_biases=False,
+                                reinit_batchnorm_beta=False)
+    init = rng.normal(size=(1280, 5)) * 0.01
+    model = alpha2w.Alpha2W(cfg, spec, spec.alpha_layer, 7, init, init.mean(1), "test", restore=False)
+    assert sorted(model.cache_points) == ["gates", "penultimate"]
+    assert [t.shape.as_list() for t in model.cache_points.values()] == [[None, 1280]] * 2
+    pixels = rng.integers(0, 256, size=(4, 224, 224, 3), dtype=np.uint8)
+    with tf1.Session(graph=model.graph) as sess:
+        model.start(sess)
+        gates = model.net.run(sess, pixels, model.cache_points, "test")["gates"]
+    assert np.mean((gates > 1e-6) & (gates < 1 - 1e-6)) > 0.5  # most channels pass some positions and not others
+    assert_same_importances(model, pixels, np.array([0, 1, 4, 2], np.int32))
+
+
 # --- a validation run (val classes play the unseen ones) tunes learning_rate x reg_lambda and selects the calibration
 # the final run of the same seed applies; nothing reads a test label ---
 

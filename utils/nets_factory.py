@@ -27,6 +27,8 @@ class NetSpec:
     preprocessing: str             # default name in the preprocessing factory
     takes_dropout: bool = True
     folded_layer: str = None       # a dense layer over the pooled alpha layer: importances fold through it (alpha2w)
+    gated_head: bool = False       # the penultimate map is a per-position affine map of the alpha layer through a
+    #                                ReLU(6), mean-pooled: importances fold through it (alpha2w)
 
     @property
     def model_class(self):
@@ -59,7 +61,7 @@ NETWORKS = {
         default_image_size=efficientnet_lite.efficientnet_lite0.default_image_size,
         alpha_layer="efficientnet_lite0/blocks_15", alpha_channels=320,
         penultimate_layer="efficientnet_lite0/head", penultimate_dims=efficientnet_lite.HEAD_CHANNELS,
-        logits_scope="efficientnet_lite0/logits", preprocessing="efficientnet_preprocessing"),
+        logits_scope="efficientnet_lite0/logits", preprocessing="efficientnet_preprocessing", gated_head=True),
 }
 
 
