@@ -44,9 +44,9 @@ def test_one_command_runs_every_stage_and_prints_a_table_above_chance(small_run)
     assert second["config"]["random_seed"] == 1235 and second["config"]["ckpt_path"] == results["config"]["ckpt_path"]
     assert second["config"]["dom2alpha_ckpt_dir"].endswith("SYNTH_small_small_cnn_attributes_seed1235")
     # the table's cells are the mean +- (population) std of the per-seed results
-    for cell, key in zip(cells[3:7], ("T1", "U", "S", "H")):
-        values = [100 * r["gamma0"][key] for r in (results, second)]
-        assert cell == f"{np.mean(values):.1f} ± {np.std(values):.1f}", (key, cell, values)
+    for cell, key in zip(cells[3:7], ("T1", "U", "S", "H")):  # in %, of the fractions (rounded as one number)
+        values = [r["gamma0"][key] for r in (results, second)]
+        assert cell == f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}", (key, cell, values)
     for method in ("ESZSL", "SAE (x -> s)", "SAE (s -> x)", "ALE", "SJE", "DeViSE"):  # the baselines stage's rows
         assert f"| SYNTH_small | small_cnn | attributes: {method} (baseline) |" in table
     for folder in ("data", "ckpt", "alphas", "configs"):  # --out holds everything the pipeline made
