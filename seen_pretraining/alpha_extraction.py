@@ -67,8 +67,6 @@ class Extraction:
                 self.views["images"] = self.net.images
                 self.restore, activations = self.net.restore, self.net.activations
             else:
-                dataset = input_pipeline.image_dataset(paths, labels, cfg.preprocess_fn, cfg.image_size,
-                                                       cfg.batch_size, False, num_parallel_calls=cfg.num_workers)
                 shapes = {}
 
                 def step(images, labels, _):
@@ -79,7 +77,9 @@ class Extraction:
                     return devices.whole_batch({**tensors, **views, "images": images}, cfg.batch_size)
 
                 with strategy.scope():
-                    iterator = strategy.make_dataset_iterator(dataset)
+                    iterator = devices.iterator(strategy, lambda replicas: input_pipeline.image_dataset(
+                        paths, labels, cfg.preprocess_fn, cfg.image_size, cfg.batch_size, False,
+                        num_parallel_calls=cfg.num_workers, replicas=replicas))
                     outputs = devices.gathered(strategy, strategy.experimental_run(
                         lambda inputs: step(*inputs), iterator))
                 # the figures' inputs are fetched only while Grad-CAMs are drawn (several machines: they cross the

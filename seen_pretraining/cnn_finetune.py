@@ -76,17 +76,21 @@ class Run:
         global batches the replicas share, and the per-image outputs are gathered in order (utils/devices.py)."""
         cfg, strategy = self.cfg, self.strategy
         tf1.set_random_seed(cfg.random_seed)
-        make = lambda lst, training: input_pipeline.image_dataset(  # noqa: E731
-            lst.paths, lst.labels, cfg.preprocess_fn, cfg.image_size, cfg.batch_size, training,
-            seed=cfg.random_seed, num_parallel_calls=cfg.num_workers)
-        datasets = {"train": make(self.data["train"], True), "val": make(self.data["val"], False),
-                    "test": make(self.data["test"], False), "train_eval": make(self.data["train"], False)}
+
+        def make(source, replicas=None):
+            split, training = {"train": ("train", True), "train_eval": ("train", False)}.get(source, (source, False))
+            return input_pipeline.image_dataset(
+                self.data[split].paths, self.data[split].labels, cfg.preprocess_fn, cfg.image_size, cfg.batch_size,
+                training, seed=cfg.random_seed, num_parallel_calls=cfg.num_workers, replicas=replicas)
+
+        sources = ("train", "val", "test", "train_eval")
         whole = phase == "full"
         cached = not whole and cfg.cache_fc_features
         optimizer = tf1.train.AdamOptimizer(lr)
         self.cached, self.bank, self.passes = None, None, {}
-        trains = {source: source == "train" and not cached for source in datasets}  # else: evaluation fetches
+        trains = {source: source == "train" and not cached for source in sources}  # else: evaluation fetches
         if strategy is None:
+            datasets = {source: make(source) for source in sources}
             iterator = tf1.data.Iterator.from_structure(tf1.data.get_output_types(datasets["train"]),
                                                         tf1.data.get_output_shapes(datasets["train"]))
             images, labels, _ = iterator.get_next()
@@ -95,8 +99,8 @@ class Run:
                 self.passes[source] = (iterator.make_initializer(dataset), fetches[0 if trains[source] else 1])
         else:
             with strategy.scope(), devices.moving_averages_averaged():
-                for source, dataset in datasets.items():
-                    iterator = strategy.make_dataset_iterator(dataset)
+                for source in sources:
+                    iterator = devices.iterator(strategy, lambda replicas, source=source: make(source, replicas))
                     per_replica = strategy.experimental_run(
                         lambda inputs, train=trains[source]: devices.whole_batch(self.step(
                             inputs[0], inputs[1], phase, optimizer, train, evaluate=not train)[0 if train else 1],

@@ -88,3 +88,38 @@ def test_every_image_kind_decodes_to_three_channels(mode, fmt):
 def test_unknown_preprocessing_is_a_clear_error():
     with pytest.raises(UserError, match="Preprocessing name unknown: 'inception'.*vgg_preprocessing"):
         preprocessing.get_preprocessing("inception", is_training=False)
+
+
+def test_a_workers_dataset_holds_only_its_replicas_shares_split_as_tf_distribute_splits_a_batch(tmp_path):
+    """Over several machines each worker reads and decodes only its replicas' shares of every global batch: 11
+    images in batches of 4 over 3 replicas (shares 2/1/1, the last batch 3 -> 1/1/1); the workers' shares, in
+    replica order, are the global batches."""
+    from utils import input_pipeline
+    paths = []
+    for i in range(11):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(np.full((8, 8, 3), 20 * i, np.uint8)).save(paths[-1])
+    labels = list(range(11))
+
+    def elements(replicas):
+        with tf.Graph().as_default():
+            dataset = input_pipeline.image_dataset(paths, labels, "small_cnn_preprocessing", 8, 4, False,
+                                                   replicas=replicas)
+            next_element = tf1.data.make_one_shot_iterator(dataset).get_next()
+            with tf1.Session() as sess:
+                out = []
+                while True:
+                    try:
+                        out.append(sess.run(next_element))
+                    except tf.errors.OutOfRangeError:
+                        return out
+
+    first, rest = elements(([0], 3)), elements(([1, 2], 3))  # worker 0: replica 0; worker 1: replicas 1 and 2
+    assert [e[1].tolist() for e in first] == [[0, 1], [4, 5], [8]]
+    assert [e[1].tolist() for e in rest] == [[2], [3], [6], [7], [9], [10]]
+    whole = elements(None)
+    assert len(whole) == 3
+    for batch, shares in zip(whole, zip(first, rest[0::2], rest[1::2])):
+        assert np.array_equal(np.concatenate([share[1] for share in shares]), batch[1])
+        # the same preprocessing, run per share (tf.map_fn) rather than per image: equal to float rounding
+        np.testing.assert_allclose(np.concatenate([share[0] for share in shares]), batch[0], atol=1e-6)

@@ -7,8 +7,8 @@ GPU of each, else its CPU), all-reducing with collective ops; the same command r
 own TF_CONFIG, and each process serves its part of the cluster (a tf.distribute.Server) that its sessions run on.
 
 In graph mode, as the stages are built: the dataset is batched by the global batch (`batch_size`),
-strategy.make_dataset_iterator splits every batch across the replicas in order (over several machines each reads
-the whole list and keeps its share), each replica runs the step on its share, and the per-image results are gathered
+strategy.make_dataset_iterator splits every batch across the replicas in order (over several machines each worker
+reads and decodes only its replicas' shares: `iterator`), each replica runs the step on its share, and the per-image results are gathered
 in replica order, which is the images' order: on one machine from its replicas, over several by an all-gather inside
 the step, so every worker holds the whole batch's results and takes the same decisions (early stopping, the kept
 epoch). Only the chief (worker 0) writes the stage's outputs; the others write theirs to a sibling folder that they
@@ -123,6 +123,22 @@ def worker_outputs(strategy, path, resume=False):
     yield own
     shutil.rmtree(own, ignore_errors=True)
     print(f"worker {strategy.task_index}: its copy of the outputs ({own}) deleted; the chief (worker 0) writes {path}")
+
+
+def iterator(strategy, make_dataset):
+    """A distributed iterator over `make_dataset(replicas)`'s global batches (utils/input_pipeline.image_dataset):
+    on one machine the strategy splits each batch across its replicas; over several each worker builds the dataset
+    of its own replicas' shares (replicas = (their ids, the count)), so that it reads and decodes only those
+    images, one element per local replica."""
+    if not multi_worker(strategy):
+        return strategy.make_dataset_iterator(make_dataset(None))
+
+    def worker_dataset(context):
+        local = context.num_replicas_in_sync // context.num_input_pipelines
+        first = context.input_pipeline_id * local
+        return make_dataset((range(first, first + local), context.num_replicas_in_sync))
+
+    return strategy.make_input_fn_iterator(worker_dataset)
 
 
 def replicas(strategy):

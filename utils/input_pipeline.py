@@ -9,15 +9,32 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 
 def image_dataset(paths, labels, preprocessing_name, image_size, batch_size, is_training, seed=None,
-                  num_parallel_calls=AUTOTUNE):
-    """Batches of (float images [B, S, S, 3], int64 labels [B], paths [B]); training order is reshuffled per epoch."""
+                  num_parallel_calls=AUTOTUNE, replicas=None):
+    """Batches of (float images [B, S, S, 3], int64 labels [B], paths [B]); training order is reshuffled per epoch.
+
+    `replicas` (ids, count): over several machines, the shares of these replicas only (this worker's), one element
+    per replica and global batch, each image read and decoded by its worker alone (utils/devices.py)."""
     load = _loader(preprocessing_name, image_size, is_training)
     dataset = tf.data.Dataset.from_tensor_slices((list(paths), list(labels)))
     if is_training:
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    if replicas is not None:
+        return dataset.batch(batch_size).flat_map(lambda p, l: replica_shares(p, l, *replicas)).map(
+            lambda p, l: (tf.map_fn(load, p, fn_output_signature=tf.float32), l, p),
+            num_parallel_calls=num_parallel_calls, deterministic=True).prefetch(AUTOTUNE)
     dataset = dataset.map(lambda path, label: (load(path), label, path), num_parallel_calls=num_parallel_calls,
                           deterministic=True)  # batches in the shuffled order: a seed gives the same training run
     return dataset.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def replica_shares(paths, labels, ids, count):
+    """The shares of replicas `ids` of one global batch split across `count` replicas in order, as tf.distribute
+    splits it (sizes as even as possible, the first ones larger): a dataset of (paths, labels), one per replica."""
+    n = tf.shape(paths)[0]
+    sizes = n // count + tf.cast(tf.range(count) < n % count, tf.int32)
+    ends = tf.cumsum(sizes)
+    return tf.data.Dataset.from_tensor_slices(tf.constant(list(ids), tf.int32)).map(
+        lambda i: (paths[ends[i] - sizes[i]:ends[i]], labels[ends[i] - sizes[i]:ends[i]]))
 
 
 def _loader(preprocessing_name, image_size, is_training):
