@@ -19,8 +19,8 @@ def image_dataset(paths, labels, preprocessing_name, image_size, batch_size, is_
     if is_training:
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     if replicas is not None:
-        return dataset.batch(batch_size).flat_map(lambda p, l: replica_shares(p, l, *replicas)).map(
-            lambda p, l: (tf.map_fn(load, p, fn_output_signature=tf.float32), l, p),
+        return dataset.batch(batch_size).flat_map(lambda batch, labels: replica_shares(batch, labels, *replicas)).map(
+            lambda share, labels: (tf.map_fn(load, share, fn_output_signature=tf.float32), labels, share),
             num_parallel_calls=num_parallel_calls, deterministic=True).prefetch(AUTOTUNE)
     dataset = dataset.map(lambda path, label: (load(path), label, path), num_parallel_calls=num_parallel_calls,
                           deterministic=True)  # batches in the shuffled order: a seed gives the same training run
