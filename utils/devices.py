@@ -9,11 +9,11 @@ own TF_CONFIG, and each process serves its part of the cluster (a tf.distribute.
 In graph mode, as the stages are built: the dataset is batched by the global batch (`batch_size`),
 strategy.make_dataset_iterator splits every batch across the replicas in order (over several machines each worker
 reads and decodes only its replicas' shares: `iterator`), each replica runs the step on its share, and the
-per-image results are gathered in replica order, which is the images' order: on one machine from its replicas, over several by an all-gather inside
-the step, so every worker holds the whole batch's results and takes the same decisions (early stopping, the kept
-epoch). Only the chief (worker 0) writes the stage's outputs; the others write theirs to a sibling folder that they
-delete when done (`worker_outputs`). Variables are mirrored under their own names, so checkpoints are the same as on
-one device.
+per-image results are gathered in replica order, which is the images' order: on one machine from its replicas, over
+several by an all-gather inside the step, so every worker holds the whole batch's results and takes the same
+decisions (early stopping, the kept epoch). Only the chief (worker 0) writes the stage's outputs; the others write
+theirs to a sibling folder that they delete when done (`worker_outputs`). Variables are mirrored under their own
+names, so checkpoints are the same as on one device.
 
 `--cpu-devices N` (a command-line flag of those stages) splits this machine's CPU into N logical devices before
 TensorFlow starts its runtime: "mirrored" then runs over them, which is how the tests check the replicated paths
