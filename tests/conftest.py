@@ -7,6 +7,8 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
+import time
 
 import pytest
 
@@ -74,19 +76,23 @@ def run_workers(script, config_path, n=2, timeout=600):
     cluster = {"worker": [f"localhost:{sock.getsockname()[1]}" for sock in sockets]}
     for sock in sockets:
         sock.close()
+    logs = [(tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")) for _ in range(n)]  # pipes could fill up
     workers = [subprocess.Popen([sys.executable, os.path.join(ROOT, script), str(config_path)], cwd=ROOT, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdout=logs[i][0], stderr=logs[i][1],
                                 env={**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {
                                     "type": "worker", "index": i}})}) for i in range(n)]
+    # one worker failing leaves the others waiting for it in a collective op: then they are stopped at once
+    deadline = time.time() + timeout
+    while any(worker.poll() is None for worker in workers) and time.time() < deadline and \
+            not any(worker.poll() not in (None, 0) for worker in workers):
+        time.sleep(0.2)
     done = []
-    for worker in workers:
-        try:
-            stdout, stderr = worker.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            for other in workers:
-                other.kill()
-            raise
-        done.append(subprocess.CompletedProcess(worker.args, worker.returncode, stdout, stderr))
+    for worker, (stdout, stderr) in zip(workers, logs):
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait()
+        stdout.seek(0), stderr.seek(0)
+        done.append(subprocess.CompletedProcess(worker.args, worker.returncode, stdout.read(), stderr.read()))
     return done
 
 
