@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -69,7 +70,6 @@ def _script_module(script):
 def run_workers(script, config_path, n=2, timeout=600):
     """`script` on `config_path` as `n` workers of one cluster on this machine (the same command in n processes,
     each with its own TF_CONFIG on a free localhost port): the workers' CompletedProcesses, chief first."""
-    import socket
     sockets = [socket.socket() for _ in range(n)]
     for sock in sockets:
         sock.bind(("localhost", 0))

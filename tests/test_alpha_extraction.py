@@ -82,19 +82,18 @@ def test_batch_size_does_not_change_the_alphas(extracted, tmp_path, seen_alphas)
     np.testing.assert_allclose(small["gt_alphas"], large["gt_alphas"], rtol=1e-4, atol=1e-6)
 
 
-def test_two_replicas_give_the_same_alphas_as_one_device(extracted, tmp_path, seen_alphas):
-    """MirroredStrategy over 2 logical CPU devices (a fresh process: devices are split before TensorFlow starts):
-    global batches of 63 split 32 / 31, every image's importances and prediction as on one device, in order (the
-    seen_val images: the tail of the one-device run's list)."""
-    save_path = str(tmp_path / "mirrored")
-    path = tmp_path / "mirrored.json"
+def seen_val_config(tmp_path, seen_alphas, name, **overrides):
+    """A config over the seen_val images only (the tail of the one-device run's list), batches of 63, in
+    tmp_path/<name>.json, writing to tmp_path/<name>: (config path, save path)."""
+    save_path, path = str(tmp_path / name), tmp_path / f"{name}.json"
     seen_val = seen_alphas["dataset_json"].split(",")[1]
-    path.write_text(json.dumps(extract_config(seen_alphas, save_path, batch_size=63, distribute="mirrored",
-                                              dataset_json=seen_val)))
-    done = subprocess.run([sys.executable, os.path.join(ROOT, STAGE), str(path), "--cpu-devices", "2"],
-                          capture_output=True, text=True, cwd=os.path.join(ROOT, "seen_pretraining"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "mirrored over 2 replicas" in done.stdout
+    path.write_text(json.dumps(extract_config(seen_alphas, save_path, batch_size=63, dataset_json=seen_val,
+                                              **overrides)))
+    return path, save_path
+
+
+def assert_the_one_device_tail(save_path, extracted):
+    """Every image's importances and prediction as in the one-device run, in order; returns (alphas.json, count)."""
     meta, replicated = load(save_path)
     _, single = load(extracted)
     tail = len(replicated["labels"])
@@ -103,6 +102,19 @@ def test_two_replicas_give_the_same_alphas_as_one_device(extracted, tmp_path, se
         np.testing.assert_allclose(replicated[key], single[key][-tail:], rtol=1e-4, atol=1e-6)
     for key in ("labels", "predictions", "images"):
         assert np.array_equal(replicated[key], single[key][-tail:]), key
+    return meta, tail
+
+
+def test_two_replicas_give_the_same_alphas_as_one_device(extracted, tmp_path, seen_alphas):
+    """MirroredStrategy over 2 logical CPU devices (a fresh process: devices are split before TensorFlow starts):
+    global batches of 63 split 32 / 31, every image's importances and prediction as on one device, in order (the
+    seen_val images: the tail of the one-device run's list)."""
+    path, save_path = seen_val_config(tmp_path, seen_alphas, "mirrored", distribute="mirrored")
+    done = subprocess.run([sys.executable, os.path.join(ROOT, STAGE), str(path), "--cpu-devices", "2"],
+                          capture_output=True, text=True, cwd=os.path.join(ROOT, "seen_pretraining"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "mirrored over 2 replicas" in done.stdout
+    meta, _ = assert_the_one_device_tail(save_path, extracted)
     assert meta["config"]["distribute"] == "mirrored" and len(os.listdir(os.path.join(save_path, "gradcam"))) == 5
 
 
@@ -110,22 +122,13 @@ def test_two_workers_give_the_same_alphas_as_one_device_and_only_the_chief_write
     """MultiWorkerMirroredStrategy over two worker processes (TF_CONFIG, localhost): batches of 63 split 32 / 31
     across the workers and gathered back in order, every image's importances and prediction as on one device; the
     chief writes the outputs, the other worker leaves nothing behind."""
-    save_path = str(tmp_path / "workers")
-    path = tmp_path / "workers.json"
-    seen_val = seen_alphas["dataset_json"].split(",")[1]
-    path.write_text(json.dumps(extract_config(seen_alphas, save_path, batch_size=63, n_gradcam=2,
-                                              distribute="multi_worker_mirrored", dataset_json=seen_val)))
+    path, save_path = seen_val_config(tmp_path, seen_alphas, "workers", n_gradcam=2,
+                                      distribute="multi_worker_mirrored")
     chief, worker = run_workers(STAGE, path)
     assert chief.returncode == 0 and worker.returncode == 0, chief.stderr[-3000:] + worker.stderr[-3000:]
     assert "multi_worker_mirrored over 2 replicas" in chief.stdout
-    meta, replicated = load(save_path)
-    _, single = load(extracted)
-    tail = len(replicated["labels"])
+    _, tail = assert_the_one_device_tail(save_path, extracted)
     assert tail > 63 and tail % 63  # several batches, the last one uneven
-    for key in ("gt_alphas", "pred_alphas"):
-        np.testing.assert_allclose(replicated[key], single[key][-tail:], rtol=1e-4, atol=1e-6)
-    for key in ("labels", "predictions", "images"):
-        assert np.array_equal(replicated[key], single[key][-tail:]), key
     assert len(os.listdir(os.path.join(save_path, "gradcam"))) == 2
     assert sorted(os.listdir(tmp_path)) == ["workers", "workers.json"]
 

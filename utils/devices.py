@@ -72,8 +72,8 @@ def _multi_worker(source):
     """MultiWorkerMirroredStrategy of TF_CONFIG's cluster and this process's server in it."""
     try:
         spec = json.loads(os.environ.get("TF_CONFIG") or "null")
-        workers, task = spec["cluster"]["worker"], spec["task"]
-        assert task["type"] == "worker" and 0 <= int(task["index"]) < len(workers)
+        workers, task, index = spec["cluster"]["worker"], spec["task"], int(spec["task"]["index"])
+        assert task["type"] == "worker" and 0 <= index < len(workers)
     except (ValueError, TypeError, KeyError, AssertionError):
         raise UserError(f"{source}: 'multi_worker_mirrored' needs TF_CONFIG, e.g. "
                         """'{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", """
@@ -82,12 +82,12 @@ def _multi_worker(source):
     config = strategy.update_config_proto(tf1.ConfigProto())
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     try:
-        server = tf.distribute.Server(resolver.cluster_spec(), job_name="worker", task_index=int(task["index"]),
-                                      config=config, start=True)
+        server = tf.distribute.Server(resolver.cluster_spec(), job_name="worker", task_index=index, config=config,
+                                      start=True)
     except (tf.errors.UnknownError, tf.errors.InvalidArgumentError) as error:
-        raise UserError(f"TF_CONFIG: worker {task['index']} cannot serve {workers[int(task['index'])]} "
+        raise UserError(f"TF_CONFIG: worker {index} cannot serve {workers[index]} "
                         f"({error.message.splitlines()[0]}); give a free port") from None
-    strategy.server, strategy.session_config, strategy.task_index = server, config, int(task["index"])
+    strategy.server, strategy.session_config, strategy.task_index = server, config, index
     return strategy
 
 
@@ -151,8 +151,7 @@ def whole_batch(outputs, batch_size):
     in replica order; operations and scalars unchanged. An all-gather of shares padded to the largest share of a
     full batch (a collective op keeps the shape of its first run, and the last batch may split unevenly), then the
     padding dropped. Elsewhere the shares are concatenated outside the step (`gathered`)."""
-    images = {key: value for key, value in outputs.items()
-              if isinstance(value, tf.Tensor) and value.shape.ndims and value.shape.ndims > 0}
+    images = {key: value for key, value in outputs.items() if isinstance(value, tf.Tensor) and value.shape.ndims}
     strategy = tf.distribute.get_strategy()
     if not images or not multi_worker(strategy):
         return outputs
