@@ -26,7 +26,7 @@ from utils import calibration, checkpoints, config, experiment, input_pipeline, 
 from utils import dom2alpha, domain, frozen_net, importance, splits, tuning, unseen_head
 from utils.cli import UserError, config_args, main_guard
 from utils.tf_compat import slim, tf, tf1
-from utils.training import LossPlateau
+from utils.training import UnseenHeadStopping
 
 
 def predicted_alphas(cfg, prepared, channels, source):
@@ -242,12 +242,12 @@ class TestSet:
 
 
 def train(cfg, model, sess, run, hyper, evaluate, writer, verbose):
-    """The epochs of one head (one tuning setting `hyper`): shuffled examples, per-iteration early stopping,
-    evaluation, TensorBoard scalars; the epoch whose mean training loss is the lowest so far is kept (the original's
+    """The epochs of one head (one tuning setting `hyper`): shuffled examples, early stopping (per epoch, or the
+    original's per iteration), evaluation, TensorBoard scalars; the epoch whose mean training loss is the lowest so far is kept (the original's
     checkpoint rule), in memory. Returns its history, the kept epoch ({row, raw, scored, curve}) and its progress."""
     classes, probe_index = run.examples
     rng = np.random.default_rng(cfg.random_seed)
-    plateau, history, best_loss, kept = LossPlateau(cfg.zsl_loss_estop_window, cfg.eps_perc), [], np.inf, None
+    stopping, history, best_loss, kept = UnseenHeadStopping(cfg), [], np.inf, None
     iteration, steps_per_epoch, start_time = 0, int(np.ceil(len(classes) / cfg.batch_size)), time.time()
     for epoch in range(1, cfg.num_epochs + 1):
         epoch_start, order, losses = time.time(), rng.permutation(len(classes)), []
@@ -259,8 +259,8 @@ def train(cfg, model, sess, run, hyper, evaluate, writer, verbose):
             feed_cached = {k: v[probe_index[batch]] for k, v in run.probe_source.items()} if run.cached else None
             losses.append(model.step(sess, classes[batch], run.class_alphas[classes[batch]], feed_cached, hyper))
             iteration += 1
-            plateau.update(losses[-1]["loss"])
-            if plateau.should_stop:
+            stopping.after_step(losses[-1]["loss"])
+            if stopping.should_stop:
                 break
         train_seconds = time.time() - epoch_start
         row = {"epoch": epoch, "iteration": iteration,
@@ -268,22 +268,22 @@ def train(cfg, model, sess, run, hyper, evaluate, writer, verbose):
         evaluated, curve, head = evaluate(sess)
         row.update(evaluated, seconds_train=round(train_seconds, 3), seconds_epoch=round(time.time() - epoch_start, 3))
         history.append(row)
+        stopping.after_epoch(row["loss"])
         plots.write_scalars(writer, row, [k for k in row if k not in ("epoch", "iteration")], epoch)
         improved = row["loss"] <= best_loss
         if improved:
             best_loss, kept = row["loss"], {"row": row, "curve": curve, **head}
-        if verbose and (epoch == 1 or improved or epoch % 10 == 0 or plateau.should_stop):
+        if verbose and (epoch == 1 or improved or epoch % 10 == 0 or stopping.should_stop):
             cal = f" | calibrated H {row['H_cal']:.3f}" if "H_cal" in row else ""
             print(f"[epoch {epoch:3d}] loss {row['loss']:.4f} (cosine {row['alpha_loss']:.4f}, reg "
                   f"{row['reg_loss']:.2f}) | T1 {row['T1']:.3f} | U {row['U']:.3f} S {row['S']:.3f} H {row['H']:.3f}"
                   f"{cal} | AUSUC {row['AUSUC']:.3f} | {row['seconds_epoch']:.2f}s{'  *kept' if improved else ''}",
                   flush=True)
-        if plateau.should_stop:
+        if stopping.should_stop:
             if verbose:
-                print(f"early stop at iteration {iteration} (epoch {epoch}): the loss did not fall by more than "
-                      f"{cfg.eps_perc:g} of its reference for {cfg.zsl_loss_estop_window} iterations")
+                print(f"early stop at iteration {iteration} (epoch {epoch}): {stopping.describe()}")
             break
-    return history, kept, {"stopped_early": plateau.should_stop, "iterations": iteration,
+    return history, kept, {"stopped_early": stopping.should_stop, "stopping_rule": cfg.zsl_loss_estop_rule, "iterations": iteration,
                            "steps_per_epoch": steps_per_epoch, "seconds_train": round(time.time() - start_time, 1)}
 
 

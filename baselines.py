@@ -4,20 +4,23 @@ After alpha2w.py: ESZSL, SAE (both directions), ALE, SJE and DeViSE (utils/zsl_b
 frozen penultimate features of the seen trainval images that NIWT's heads read (alpha2w's features.npz) with the
 experiment's domain vectors (unit L2 norm per class), and scored exactly as NIWT is: ZSL T1, S / U / H at gamma = 0,
 AUSUC, and calibrated stacking with a gamma their validation run selected. Hyperparameters (and a ranking model's
-epoch) are chosen on validation classes only: trained on mod2alpha's train classes' trainval images, the per-class
-top-1 of its validation classes' images among those classes; the chosen setting is refit on every seen class.
+epoch) are chosen as NIWT's are: a validation run fits every setting on its seen classes and scores it by H at
+gamma 0 on its val classes (seen classes held out of the finetuning, playing the unseen ones); the final run fits
+the setting of the best H, pooled over its validation runs (`hyperparameters_from`), on every seen class. Ties go to the first
+setting in grid order; a choice on an edge of its grid (or at the epoch budget's end) is printed and recorded
+(`grid_edges`). A final run without a validation run selects on mod2alpha's held-out seen classes instead.
 Written to <ckpt_dir>/baselines/ (results.json, and one picture of every method's seen-unseen curve with NIWT's).
 """
+import collections
 import os
 import time
 
 import numpy as np
 
-from utils import calibration, config, domain, experiment, io, metrics, plots, splits, zsl_baselines
+from utils import calibration, config, domain, experiment, io, metrics, plots, splits, tuning, zsl_baselines
+from utils.tuning import CRITERION
+from utils.zsl_baselines import RANKING_EPOCHS
 from utils.cli import UserError, config_args, main_guard
-
-RANKING_EPOCHS = 30
-
 
 def load_features(cfg, prepared, source):
     path = os.path.join(cfg.ckpt_dir, "features.npz")
@@ -46,30 +49,78 @@ def class_split(cfg, prepared, source):
     return [index[c] for c in meta["train_class_ids"]], [index[c] for c in meta["val_class_ids"]]
 
 
-def select(baseline, X, labels, S, train_classes, val_classes, seed):
-    """The setting (and, for a ranking model, the epoch) with the best per-class top-1 of the validation classes'
-    images among the validation classes, trained on the training classes' images. Uses trainval images only."""
+def candidates(baseline, X, labels, S, seed):
+    """(setting, epoch, parameters) for every setting of the baseline's grid and, for a ranking model, every epoch
+    of its budget (epoch None for a closed form); each setting trained from the same seed."""
+    for hyper in zsl_baselines.settings(baseline):
+        fitted = zsl_baselines.fit(baseline, hyper, X, labels, S, np.random.default_rng(seed), RANKING_EPOCHS)
+        if baseline.iterative:
+            yield from ((hyper, epoch, params) for epoch, params in enumerate(fitted, 1))
+        else:
+            yield hyper, None, fitted
+
+
+def select_on_held_out_classes(baseline, X, labels, S, train_classes, val_classes, seed):
+    """Without a validation run: the setting (and epoch) with the best per-class top-1 of the validation classes'
+    images among the validation classes, trained on the training classes' images (trainval images only; the first
+    of equals in grid order). Returns (setting, epoch, {criterion, value})."""
     train = np.isin(labels, train_classes)
     relabel = {c: i for i, c in enumerate(train_classes)}
     train_labels = np.array([relabel[c] for c in labels[train]])
     val = ~train
     val_labels = np.searchsorted(val_classes, labels[val])  # val_classes sorted
     best = None
-    for hyper in zsl_baselines.settings(baseline):
-        rng = np.random.default_rng(seed)
-        fitted = zsl_baselines.fit(baseline, hyper, X[train], train_labels, S[train_classes], rng, RANKING_EPOCHS)
-        for epoch, params in enumerate(fitted if baseline.iterative else [fitted], 1):
-            predicted = np.argmax(zsl_baselines.scores(baseline, params, X[val], S[val_classes]), 1)
-            accuracy = metrics.per_class_accuracy(val_labels, predicted)
-            if best is None or accuracy > best[0]:
-                best = (accuracy, hyper, epoch if baseline.iterative else None)
-    return best
+    for hyper, epoch, params in candidates(baseline, X[train], train_labels, S[train_classes], seed):
+        predicted = np.argmax(zsl_baselines.scores(baseline, params, X[val], S[val_classes]), 1)
+        accuracy = metrics.per_class_accuracy(val_labels, predicted)
+        if best is None or accuracy > best[2]:
+            best = (hyper, epoch, accuracy)
+    return best[0], best[1], {"criterion": f"per-class top-1 of mod2alpha's {len(val_classes)} validation "
+                                           "classes (no validation run)", "value": best[2]}
+
+
+def setting_key(row):
+    """A setting of a baseline's table (its hyperparameters and, for a ranking model, its epoch) as a dict key."""
+    return tuple(sorted(row["hyperparameters"].items()))
+
+
+def pooled_selection(baseline, paths):
+    """The setting of the highest criterion (NIWT's: H at gamma 0) averaged over the validation runs' tables of this
+    baseline (tuning.pooled_choice: the first of equals in grid order)."""
+    tables = []
+    for path in paths:
+        rows = {row["method"]: row for row in io.read_json(path)["methods"]}
+        if "settings" not in rows.get(baseline.name, {}):
+            raise UserError(f"{path}: no selection table of {baseline.name}; rerun baselines.py on the validation "
+                            "run with this version")
+        tables.append(rows[baseline.name]["settings"])
+    setting, pooled = tuning.pooled_choice(tables, setting_key, CRITERION, paths[0])
+    hyper = dict(setting)
+    epoch = hyper.pop("epochs", None)
+    runs = "the validation run" if len(paths) == 1 else f"{len(paths)} validation runs (pooled)"
+    return hyper, epoch, {"criterion": f"{CRITERION} at gamma 0 of {runs}, val classes as unseen", "value": pooled}
 
 
 def evaluate(scores_seen, scores_unseen, features, n_seen, gamma):
     """The metrics of NIWT's table (metrics.table_metrics) for joint scores of the seen and unseen test images."""
     return metrics.table_metrics(scores_seen, features["seen_test_labels"], scores_unseen,
                                  features["unseen_test_labels"], n_seen, gamma)
+
+
+def selection_rule(cfg, prepared, features, S, source):
+    """How a run chooses each baseline's setting, and a line saying so: a validation run selects on its own val
+    classes (None); a final run takes its validation runs' pooled choice, or without one selects on mod2alpha's
+    held-out seen classes."""
+    if prepared.info["split"] != "proposed":
+        return None, f"this validation run's val classes ({CRITERION}; the final run takes the choice)"
+    paths = validation_tables(cfg, prepared, source)
+    if paths:
+        return (lambda baseline: pooled_selection(baseline, paths)), \
+            f"{len(paths)} validation run(s)' val classes ({CRITERION}, pooled), then refit on all seen classes"
+    X, labels, n_seen = features["trainval_features"], features["trainval_labels"], len(features["seen_ids"])
+    split = class_split(cfg, prepared, source)
+    return (lambda baseline: select_on_held_out_classes(baseline, X, labels, S[:n_seen], *split, cfg.random_seed)), \
+        f"mod2alpha's {len(split[1])} validation classes (top-1), then refit on all seen classes"
 
 
 def validation_gammas(cfg, prepared):
@@ -87,27 +138,61 @@ def validation_gammas(cfg, prepared):
             for row in io.read_json(path)["methods"]}
 
 
-def run_baseline(baseline, features, S, split, cfg, gammas, validation_run):
-    """Select on validation classes, refit on all seen classes, score the test images; a validation run also
-    selects its calibration gamma (best H on its own curve), which the final run applies."""
-    start = time.time()
-    X, labels, n_seen = features["trainval_features"], features["trainval_labels"], len(features["seen_ids"])
-    val_accuracy, hyper, epoch = select(baseline, X, labels, S[:n_seen], *split, cfg.random_seed)
-    fitted = zsl_baselines.fit(baseline, hyper, X, labels, S[:n_seen], np.random.default_rng(cfg.random_seed), epoch)
-    params = fitted[-1] if baseline.iterative else fitted
+def validation_tables(cfg, prepared, source):
+    """The baselines' results of the validation runs a final run takes its selections from
+    (`hyperparameters_from`, beside each alpha2w results.json); [] without one."""
+    paths = [os.path.join(os.path.dirname(p), "baselines", "results.json")
+             for p in tuning.validation_runs(cfg, prepared, source)]
+    for path in paths:
+        if not os.path.isfile(path):
+            raise UserError(f"{path}: not found ('hyperparameters_from' names its validation run); run baselines.py "
+                            "on the validation run's config first")
+    return paths
+
+
+def scored(baseline, params, features, S, gamma_rule, n_seen):
+    """Every metric of one fitted baseline on the run's test lists, calibrated by `gamma_rule` if given; with its
+    curve and the held-out seen images' scores."""
     joint = [zsl_baselines.scores(baseline, params, features[f"{kind}_test_features"], S)
              for kind in ("seen", "unseen")]
-    heldout = zsl_baselines.scores(baseline, params, X[features["trainval_seen_val"]], S)
-    rule = gammas.get(baseline.name)
-    gamma = calibration.gamma(rule, heldout, n_seen) if rule else None
+    heldout = zsl_baselines.scores(baseline, params, features["trainval_features"][features["trainval_seen_val"]], S)
+    gamma = calibration.gamma(gamma_rule, heldout, n_seen) if gamma_rule else None
     row, curve = evaluate(*joint, features, n_seen, gamma)
-    record = {"method": baseline.name, "hyperparameters": {**hyper, **({"epochs": epoch} if epoch else {})},
-              "val_class_accuracy": val_accuracy, **row, "seconds": round(time.time() - start, 1)}
     if gamma is not None:
-        record["calibration_gamma"] = gamma
-    if validation_run:
+        row["calibration_gamma"] = gamma
+    return row, curve, heldout
+
+
+def run_baseline(baseline, features, S, cfg, choice, gammas):
+    """A final run: fit the chosen setting (`choice(baseline)`: from the validation runs, or on held-out classes)
+    on every seen class and score the test images. A validation run (`choice` None): fit every setting on its seen
+    classes, score each on its val classes (its "unseen" ones), keep the highest H at gamma 0 (NIWT's criterion;
+    the first of equals in grid order), and select its calibration gamma (best H on that setting's curve), which the final run applies."""
+    start = time.time()
+    X, labels, n_seen = features["trainval_features"], features["trainval_labels"], len(features["seen_ids"])
+    if choice is None:
+        table, best = [], None
+        for hyper, epoch, params in candidates(baseline, X, labels, S[:n_seen], cfg.random_seed):
+            row, curve, heldout = scored(baseline, params, features, S, None, n_seen)
+            table.append({"hyperparameters": {**hyper, **({"epochs": epoch} if epoch else {})},
+                          **{k: row[k] for k in ("T1", "U", "S", "H", "AUSUC")}})
+            if best is None or row[CRITERION] > best[0][CRITERION]:
+                best = (row, curve, heldout, hyper, epoch)
+        row, curve, heldout, hyper, epoch = best
+        selection = {"criterion": f"{CRITERION} at gamma 0 of this validation run (val classes as unseen)",
+                     "value": row[CRITERION]}
+    else:
+        hyper, epoch, selection = choice(baseline)
+        fitted = zsl_baselines.fit(baseline, hyper, X, labels, S[:n_seen], np.random.default_rng(cfg.random_seed),
+                                   epoch)
+        params = collections.deque(fitted, maxlen=1)[0] if baseline.iterative else fitted
+        row, curve, heldout = scored(baseline, params, features, S, gammas.get(baseline.name), n_seen)
+    record = {"method": baseline.name, "hyperparameters": {**hyper, **({"epochs": epoch} if epoch else {})},
+              "selection": selection, "grid_edges": zsl_baselines.grid_edges(baseline, hyper, epoch, RANKING_EPOCHS),
+              **row, "seconds": round(time.time() - start, 1)}
+    if choice is None:
         selected, record["at_selected_gamma"] = metrics.best_gamma(curve)
-        record.update(calibration.selection(selected, heldout, n_seen))
+        record.update(calibration.selection(selected, heldout, n_seen), settings=table)
     return record, curve
 
 
@@ -134,24 +219,26 @@ def main(argv=None):
     prepared = splits.load_prepared(cfg.prepared_dir)
     features = load_features(cfg, prepared, args.config)
     S = class_matrix(cfg, prepared)
-    split, gammas = class_split(cfg, prepared, args.config), validation_gammas(cfg, prepared)
-    validation_run = prepared.info["split"] != "proposed"
+    choice, selected_on = selection_rule(cfg, prepared, features, S, args.config)
+    gammas = validation_gammas(cfg, prepared)
     print(f"baselines {cfg.dataset} {cfg.model_name} {cfg.modality}: {features['trainval_features'].shape[1]}-d "
           f"features of {len(features['trainval_labels'])} trainval images, {S.shape[1]}-d domain vectors; "
-          f"selected on {len(split[1])} validation classes")
+          f"selected on {selected_on}")
     records, curves = [], reference_curves(cfg, features)
     for baseline in zsl_baselines.BASELINES:
-        record, curves[baseline.name] = run_baseline(baseline, features, S, split, cfg, gammas, validation_run)
+        record, curves[baseline.name] = run_baseline(baseline, features, S, cfg, choice, gammas)
         records.append(record)
-        print(f"{baseline.name:14s} {record['hyperparameters']} val-class top-1 {record['val_class_accuracy']:.3f} | "
+        print(f"{baseline.name:14s} {record['hyperparameters']} {record['selection']['value']:.3f} | "
               f"T1 {record['T1']:.3f} | U {record['U']:.3f} S {record['S']:.3f} H {record['H']:.3f}"
               + (f" | calibrated H {record['H_cal']:.3f}" if "H_cal" in record else "")
-              + f" | AUSUC {record['AUSUC']:.3f} | {record['seconds']:.1f}s", flush=True)
+              + f" | AUSUC {record['AUSUC']:.3f} | {record['seconds']:.1f}s"
+              + (f" | on the grid's edge: {', '.join(record['grid_edges'])}" if record["grid_edges"] else ""),
+              flush=True)
     with io.atomic_dir(os.path.join(cfg.ckpt_dir, "baselines")) as out:
         io.write_json(os.path.join(out, "results.json"), {
             "dataset": cfg.dataset, "model_name": cfg.model_name, "modality": cfg.modality,
-            "split": prepared.info["split"], "methods": records, "selected_on": "mod2alpha's validation classes "
-            "(trainval images only), then refit on all seen classes", "config": config.resolved_dict(cfg),
+            "split": prepared.info["split"], "methods": records, "selected_on": selected_on,
+            "config": config.resolved_dict(cfg),
             "seconds": round(time.time() - start, 1)})
         plots.plot_curves_together(os.path.join(out, "seen_unseen_curves.png"), curves,
                                    f"{cfg.dataset} {cfg.model_name} {cfg.modality}: seen-unseen accuracy curves")

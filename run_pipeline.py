@@ -4,8 +4,8 @@ Runs, for the chosen dataset of arg_configs/pipelines.json: generation (the gene
 run (a validation run first where the dataset has one) the conversion of pretrained weights where a net needs it,
 finetuning, alpha extraction, then mod2alpha, alpha2w and the baselines for --seeds seeds (3 by default) on the one
 finetuned network, and the explanations of the first seed, with the shipped configs; prints the GZSL table (several
-seeds: mean +- std). A final run's seed reads the selections (alpha2w's learning_rate and reg_lambda, the calibration)
-of the validation run's same seed. A stage whose outputs exist and match its config and inputs is skipped
+seeds: mean +- std). A final run's seed reads its calibration from the validation run's same seed, and the selection
+of alpha2w's learning_rate and reg_lambda (and the baselines') pooled over the validation run's seeds. A stage whose outputs exist and match its config and inputs is skipped
 (`--force STAGE` redoes it, and so every later stage that reads its outputs); the first failing stage stops the
 pipeline with its message.
 """
@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from utils import io, pipeline, report
+from utils import experiment, io, pipeline, report
 from utils.cli import UserError, main_guard
 
 
@@ -83,6 +83,14 @@ class Plan:
         first = self.args.seed if self.args.seed is not None else pipeline.resolved_config(stage, path)["random_seed"]
         return [first] if stage == "explain" else [first + k for k in range(self.args.seeds)]
 
+    def pooled_tuning(self, stage, path):
+        """A final run's configs whose `hyperparameters_from` names a validation run pool that run's seeds of this
+        invocation (`tuning_seeds`), so that every seed trains with one choice."""
+        if stage not in pipeline.SEEDED_STAGES or self.args.seeds == 1 or \
+                not experiment.is_run_name(io.read_json(path).get("hyperparameters_from")):
+            return {}
+        return {"tuning_seeds": self.seeds("alpha2w", path)}
+
     def rooted(self, raw):
         """A stage's arguments from the table itself (generate, convert) under the variant's output root."""
         return pipeline.rerooted(raw, pipeline.ROOT, self.out_root, self.folders) if self.out_root else raw
@@ -92,12 +100,13 @@ class Plan:
         folders carry the seed), another output root (--out / --seed)."""
         if not os.path.isfile(path):
             raise UserError(f"{path}: config named in {pipeline.TABLE} not found")
+        overrides = self.pooled_tuning(stage, path)
         if self.out_root:
             path, raw = pipeline.variant(stage, path, self.out_root, self.folders, seed,
-                                         os.path.join(self.out_root, "configs"))
+                                         os.path.join(self.out_root, "configs"), overrides)
         else:
-            if seed is not None and seed != pipeline.resolved_config(stage, path)["random_seed"]:
-                path = pipeline.seeded_config(path, seed, os.path.join(pipeline.ROOT, "ckpt", "configs"))
+            if overrides or (seed is not None and seed != pipeline.resolved_config(stage, path)["random_seed"]):
+                path = pipeline.seeded_config(path, seed, os.path.join(pipeline.ROOT, "ckpt", "configs"), overrides)
             raw = pipeline.resolved_config(stage, path)
         self.add(stage, raw, path, label)
 

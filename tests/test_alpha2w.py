@@ -13,7 +13,7 @@ import alpha2w
 from conftest import experiment_config, extracted, finetuned, last_error_line, run_stage
 from utils import checkpoints, experiment, frozen_net, importance, metrics, nets_factory, probes, splits, unseen_head
 from utils.tf_compat import tf, tf1
-from utils.training import LossPlateau
+from utils.training import LossPlateau, UnseenHeadStopping
 
 
 def results_of(cfg):
@@ -79,7 +79,7 @@ def test_initialisations_follow_the_seen_weights_and_norm_matching_takes_their_m
 
 
 def test_early_stopping_counts_iterations_without_a_one_percent_improvement():
-    plateau = LossPlateau(window=3, eps=0.01)
+    plateau = LossPlateau(window=3, eps=0.01, counter=1)  # as the original starts it
     for loss in (1.0, 0.95, 0.945, 0.944):  # 0.95 improves by 5 %; the next two by < 1 % of 0.95
         plateau.update(loss)
     assert not plateau.should_stop and plateau.counter == 2
@@ -88,6 +88,40 @@ def test_early_stopping_counts_iterations_without_a_one_percent_improvement():
     for loss in (0.899, 0.898, 0.897):
         plateau.update(loss)
     assert plateau.should_stop
+
+
+def stopping_rule(rule, **keys):
+    cfg = types.SimpleNamespace(zsl_loss_estop_rule=rule, zsl_loss_estop_window=40, zsl_loss_estop_epochs=10,
+                                eps_perc=0.01)
+    return UnseenHeadStopping(types.SimpleNamespace(**{**vars(cfg), **keys}))
+
+
+def epochs_until_stop(rule, epoch_losses, per_epoch=32):
+    """Feed a rule each epoch's minibatch losses (the epoch's mean with 5 % Gaussian noise); the epochs run."""
+    stopping, rng = stopping_rule(rule), np.random.default_rng(0)
+    for epoch, mean in enumerate(epoch_losses, 1):
+        for loss in mean * (1 + 0.05 * rng.normal(size=per_epoch)):
+            stopping.after_step(loss)
+            if stopping.should_stop:
+                return epoch
+        stopping.after_epoch(mean)
+        if stopping.should_stop:
+            return epoch
+    return len(epoch_losses)
+
+
+def test_the_epoch_rule_trains_while_the_epoch_loss_falls_where_the_originals_per_iteration_rule_stops():
+    # a small learning rate: the epoch-mean loss falls 3 % an epoch, then levels off at epoch 60
+    falling = [max(0.97 ** epoch, 0.97 ** 60) for epoch in range(200)]
+    # one lucky minibatch (2 std below its epoch's mean) sets the original's reference; beating it by another 1 %
+    # takes more than the 40 iterations (1.25 epochs) the rule waits: it fires at epoch 2-7 (8 noise seeds)
+    assert epochs_until_stop("iteration", falling) <= 3
+    assert epochs_until_stop("epoch", falling) == 61 + 10  # 10 epochs after the last epoch 1 % below the best
+    stopping = stopping_rule("epoch")  # the epoch rule ignores minibatches
+    for loss in np.linspace(1, 2, 100):
+        stopping.after_step(loss)
+    assert not stopping.should_stop and stopping.plateau.reference is None
+    assert "10 epochs" in stopping_rule("epoch").describe() and "40 iterations" in stopping_rule("iteration").describe()
 
 
 def test_probe_lists_read_pickles_and_text_and_refuse_foreign_pickles(tmp_path):
@@ -289,10 +323,10 @@ def test_the_validation_run_tunes_on_its_own_classes_and_the_final_run_trains_wi
     assert sorted((r["learning_rate"], r["reg_lambda"]) for r in settings) == sorted(grid)
     assert (settings[0]["learning_rate"], settings[0]["reg_lambda"]) == (val_cfg["learning_rate"],
                                                                          val_cfg["reg_lambda"])
-    best = max(settings, key=lambda r: r["AUSUC"])  # the first of equals: the config's own setting
+    best = max(settings, key=lambda r: r["H"])  # the first of equals: the config's own setting
     assert selected == {"learning_rate": best["learning_rate"], "reg_lambda": best["reg_lambda"]}
-    assert val["AUSUC"] == best["AUSUC"] and val["kept_epoch"] == best["kept_epoch"]  # the kept head is its head
-    assert len({round(r["AUSUC"], 4) for r in settings}) > 1  # the knobs matter
+    assert val["gamma0"]["H"] == best["H"] and val["kept_epoch"] == best["kept_epoch"]  # the kept head is its head
+    assert len({round(r["H"], 4) for r in settings}) > 1  # the knobs matter
     _, results, stdout = final_run
     assert {k: results["hyperparameters"][k] for k in selected} == selected
     assert results["hyperparameters"]["chosen_by"] == os.path.join(validation_run[0]["ckpt_dir"], "results.json")

@@ -22,9 +22,10 @@ SAMPLING_MODES = ("imagenet", "seen", "noise")
 OPTIMIZERS = ("adam", "sgd", "sgd_momentum")
 DEFAULT_SEED = 1234
 HELD_OUT_SEEN_CLASSES = 5  # the original holds out 5 seen classes to validate mod2alpha (AwA2 35/40, CUB 145/150)
-# a validation run's alpha2w grid: factors of the config's (the original's) values, a decade each way for the
-# regulariser, whose useful scale depends on the feature dimension, and half a decade for the step size
-TUNING_GRID = {"learning_rate": [0.3, 1.0, 3.0], "reg_lambda": [0.1, 1.0, 10.0]}
+# a validation run's alpha2w grid: factors of the config's (the original's) values, half a decade each way for the
+# step size, and for the regulariser, whose useful scale depends on the feature dimension and which sets the unseen
+# weights' length (hence the seen-unseen balance at gamma 0), two decades below and one above
+TUNING_GRID = {"learning_rate": [0.3, 1.0, 3.0], "reg_lambda": [0.01, 0.1, 1.0, 10.0]}
 
 COMMON = {
     "dataset": Field((str,), help="the run's name, e.g. CUB or SYNTH_val1: it keys the output layout"),
@@ -97,10 +98,17 @@ ALPHA2W = {
     "reg_lambda": Field((float,), valid=NON_NEGATIVE, help="weight of the pull towards the mean seen weight"),
     "reg_loss": Field((str,), default="dimn_wise_l2", choices=("dimn_wise_l2",)),
     "optimizer": Field((str,), default="adam", choices=OPTIMIZERS),
+    "zsl_loss_estop_rule": Field((str,), default="epoch", choices=("epoch", "iteration"),
+                                 help="(new) early stopping on the epoch-mean loss, or the original's on every "
+                                      "minibatch loss (utils/training.UnseenHeadStopping)"),
+    "zsl_loss_estop_epochs": Field((int,), default=5, valid=AT_LEAST_ONE,
+                                   help="(new) rule epoch: epochs without improvement before stopping"),
     "zsl_loss_estop_window": Field((int,), default=40, valid=AT_LEAST_ONE,
-                                   help="iterations without improvement before stopping"),
+                                   help="rule iteration (the original's): iterations without improvement before "
+                                        "stopping"),
     "eps_perc": Field((float,), default=0.01, valid=Range(0, 1, high_open=True),
-                      help="relative loss decrease that counts as an improvement"),
+                      help="relative loss decrease (of an epoch mean, or of a minibatch under the original's rule) "
+                           "that counts as an improvement"),
     "ckpt_dir": Field((str,), default=DERIVED, help="alpha2w output folder (derived)"),
     "cache_frozen_features": Field((bool,), default=True,
                                    help="(new) compute the frozen trunk once (fast); false: the original's path"),
@@ -114,12 +122,16 @@ ALPHA2W = {
                                   help="(new) score with unseen weights scaled to the mean seen norm and bias"),
     "tuning_grid": Field((dict, type(None)), default=TUNING_GRID,
                          help="(new) a validation run's alpha2w trains one head per setting, learning_rate and "
-                              "reg_lambda times these factors, and keeps the one of highest AUSUC on its val classes; "
+                              "reg_lambda times these factors, and keeps the one of highest H on its val classes; "
                               "null: the config's values only"),
-    "hyperparameters_from": Field((str, type(None)), default=None,
-                                  help="(new) a validation run (its name, or its alpha2w results.json) whose selected "
-                                       "learning_rate and reg_lambda alpha2w uses instead of the config's; null: the "
-                                       "config's"),
+    "hyperparameters_from": Field((str, list, type(None)), default=None,
+                                  help="(new) a validation run (its name, or its alpha2w results.json, or a list of "
+                                       "them, pooled) whose selection of learning_rate and reg_lambda alpha2w uses "
+                                       "instead of the config's (the baselines too, theirs); null: the config's"),
+    "tuning_seeds": Field((list, type(None)), default=None,
+                          help="(new) with a validation run's name in hyperparameters_from: pool its runs of these "
+                               "seeds (each setting's criterion averaged over them), so that every seed trains with "
+                               "one choice; null: the run's own seed only"),
     "calibration_rule": Field((str,), default="seen_rate", choices=("seen_rate", "margin"),
                               help="(new) what a validation run's gamma carries over: the share of held-out seen "
                                    "images it sends to unseen classes, or the margin itself (utils/calibration.py)"),
@@ -165,10 +177,22 @@ def resolve(cfg, source):
     config.default(cfg, "ckpt_dir", layout.alpha2w_dir(*run, *kind))
     config.default(cfg, "classattrdir", os.path.join(cfg.prepared_dir, "class_attributes.npy"))
     config.default(cfg, "classattrdir_binary", os.path.join(cfg.prepared_dir, "class_attributes_binary.npy"))
-    for key in ("calibration_gamma", "hyperparameters_from"):
-        value = getattr(cfg, key)
-        if isinstance(value, str) and "/" not in value and not value.endswith(".json"):  # a validation run's name
-            setattr(cfg, key, os.path.join(layout.alpha2w_dir(value, cfg.model_name, *kind), "results.json"))
+    if is_run_name(cfg.calibration_gamma):
+        cfg.calibration_gamma = _validation_results(cfg, cfg.calibration_gamma, cfg.random_seed)
+    if is_run_name(cfg.hyperparameters_from):
+        seeds = cfg.tuning_seeds or [cfg.random_seed]
+        paths = [_validation_results(cfg, cfg.hyperparameters_from, seed) for seed in seeds]
+        cfg.hyperparameters_from = paths[0] if len(paths) == 1 else paths
+
+
+def is_run_name(value):
+    return isinstance(value, str) and "/" not in value and not value.endswith(".json")
+
+
+def _validation_results(cfg, run, seed):
+    """The alpha2w results.json of the validation run `run` for this config's net and modality, with `seed`."""
+    kind = (cfg.modality, cfg.caption_format, None if seed == DEFAULT_SEED else seed)
+    return os.path.join(layout.alpha2w_dir(run, cfg.model_name, *kind), "results.json")
 
 
 def n_train_class(cfg, n_seen):
@@ -180,6 +204,13 @@ def _check_alpha2w(cfg, path):
     if cfg.sampling_mode == "imagenet" and cfg.sampling_images is None:
         raise UserError(f"{path}: 'sampling_mode' imagenet reads 'sampling_images', which is null; give a list of "
                         "probe images or use sampling_mode \"seen\" or \"noise\"")
+    if cfg.tuning_seeds is not None and not (cfg.tuning_seeds and all(isinstance(s, int) and not isinstance(s, bool)
+                                                                      and s >= 0 for s in cfg.tuning_seeds)):
+        raise UserError(f"{path}: 'tuning_seeds' is {cfg.tuning_seeds!r}; give a list of seeds such as "
+                        "[1234, 1235, 1236], or null")
+    if isinstance(cfg.hyperparameters_from, list) and not all(isinstance(p, str) for p in cfg.hyperparameters_from):
+        raise UserError(f"{path}: 'hyperparameters_from' is {cfg.hyperparameters_from!r}; give a validation run's "
+                        "name, its results.json, or a list of results.json paths")
     grid = cfg.tuning_grid or {}
     for key, factors in grid.items():
         if key not in TUNING_GRID:

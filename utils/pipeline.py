@@ -32,6 +32,11 @@ def _paths(*values):
     return [part for value in values if isinstance(value, str) for part in value.split(",") if part]
 
 
+def _listed(value):
+    """A config value that names one file or a list of them, as a list."""
+    return value if isinstance(value, list) else [value]
+
+
 @dataclasses.dataclass(frozen=True)
 class Stage:
     name: str
@@ -71,15 +76,16 @@ STAGES = {stage.name: stage for stage in (
                                   os.path.join(c["dom2alpha_ckpt_dir"], "class_alphas.npy"),
                                   os.path.join(c["prepared_dir"], "seen_test.txt"),
                                   os.path.join(c["prepared_dir"], "unseen_test.txt"),
-                                  c.get("calibration_gamma"), c.get("hyperparameters_from"),
+                                  c.get("calibration_gamma"), *_listed(c.get("hyperparameters_from")),
                                   c.get("sampling_images"))),
     Stage("baselines", (os.path.join(ROOT, "baselines.py"),), ROOT,
           output=lambda c: os.path.join(c["ckpt_dir"], "baselines", "results.json"),
           inputs=lambda c: _paths(*(os.path.join(c["ckpt_dir"], n) for n in ("features.npz", "unseen_head.npz")),
                                   os.path.join(c["dom2alpha_ckpt_dir"], "mod2alpha.json"), c.get("classattrdir"),
                                   c.get("classattrdir_binary"), c.get("attrdir"),
-                                  os.path.join(os.path.dirname(c["calibration_gamma"]), "baselines", "results.json")
-                                  if isinstance(c.get("calibration_gamma"), str) else None)),
+                                  *(os.path.join(os.path.dirname(path), "baselines", "results.json")
+                                    for path in (c.get("calibration_gamma"), *_listed(c.get("hyperparameters_from")))
+                                    if isinstance(path, str)))),
     Stage("explain", (os.path.join(ROOT, "explain.py"),), ROOT,
           output=lambda c: os.path.join(c["ckpt_dir"], "explanations", "explanations.json"),
           inputs=lambda c: [os.path.join(c["ckpt_dir"], "results.json"), os.path.join(c["ckpt_dir"], "unseen_head.npz"),
@@ -210,11 +216,11 @@ def rerooted(raw, base, out_root, folders):
     return {key: [move(v) for v in value] if isinstance(value, list) else move(value) for key, value in raw.items()}
 
 
-def seeded_config(config_path, seed, folder):
-    """A copy of an experiment config with `random_seed` = seed, at folder/seed<N>/<its path in the repository>
-    (written only when its content changed); its paths stay relative to the repository root, and the output
-    folders it derives carry the seed (utils/layout.py)."""
-    raw = io.read_json(config_path)
+def seeded_config(config_path, seed, folder, overrides=None):
+    """A copy of an experiment config with `random_seed` = seed (and `overrides`), at folder/seed<N>/<its path in
+    the repository> (written only when its content changed); its paths stay relative to the repository root, and
+    the output folders it derives carry the seed (utils/layout.py)."""
+    raw = {**io.read_json(config_path), **(overrides or {})}
     raw["random_seed"] = seed
     path = os.path.join(folder, f"seed{seed}", os.path.relpath(config_path, ROOT))
     if not os.path.isfile(path) or io.read_json(path) != raw:
@@ -222,7 +228,7 @@ def seeded_config(config_path, seed, folder):
     return path
 
 
-def variant(stage, config_path, out_root, folders, seed, config_dir):
+def variant(stage, config_path, out_root, folders, seed, config_dir, overrides=None):
     """A copy of a shipped config, resolved, with its outputs (and inputs produced by the pipeline) under `out_root`
     and, for every stage after preparation (the dataset and its splits stay fixed), `random_seed` = seed; written to
     `config_dir` under the config's path in the repository (an experiment config under seed<N>/), only when its
@@ -230,7 +236,7 @@ def variant(stage, config_path, out_root, folders, seed, config_dir):
     derived copy per seed."""
     name = os.path.relpath(config_path, ROOT)
     if seed is not None and stage in SEEDED_STAGES:  # seeded before resolving: its derived folders carry the seed
-        config_path, name = seeded_config(config_path, seed, os.path.join(config_dir, "seeded")), \
+        config_path, name = seeded_config(config_path, seed, os.path.join(config_dir, "seeded"), overrides), \
             os.path.join(f"seed{seed}", name)
     raw = rerooted(resolved_config(stage, config_path), STAGES[stage].base, out_root, folders)
     if seed is not None and stage not in ("prepare", *SEEDED_STAGES):

@@ -1,4 +1,4 @@
-"""Pieces of the training loops shared by the stages: hyperparameter grids and early stopping."""
+"""Pieces of the training loops shared by the stages: hyperparameter grids and early stopping rules."""
 import itertools
 
 from utils.cli import UserError
@@ -44,13 +44,13 @@ class EarlyStopping:
 
 
 class LossPlateau:
-    """The original alpha2w's early stopping, per training iteration: the first loss is the reference; a loss more
-    than `eps` (relative) below the reference becomes the new reference and resets the counter, any other loss adds
-    one; stop once the counter reaches `window`. The counter starts at 1, as in the original."""
+    """The original alpha2w's plateau rule: the first loss is the reference; a loss more than `eps` (relative) below
+    the reference becomes the new reference and resets the counter, any other loss adds one; stop once the counter
+    reaches `window`. The original feeds it every iteration's loss with the counter starting at 1."""
 
-    def __init__(self, window, eps):
+    def __init__(self, window, eps, counter=0):
         self.window, self.eps = window, eps
-        self.reference, self.counter = None, 1
+        self.reference, self.counter = None, counter
 
     def update(self, loss):
         if self.reference is None:
@@ -63,3 +63,38 @@ class LossPlateau:
     @property
     def should_stop(self):
         return self.counter >= self.window
+
+
+class UnseenHeadStopping:
+    """When alpha2w stops training a head (`zsl_loss_estop_rule`).
+
+    "epoch" (default): the plateau rule on each epoch's mean training loss, with a window of `zsl_loss_estop_epochs`
+    (5) epochs: training stops once that many epochs in a row fail to come `eps_perc` below the best epoch mean, so a
+    small learning rate trains on while its epoch loss falls and a large one stops once it oscillates.
+    "iteration": the original's rule on every minibatch's loss with a window of `zsl_loss_estop_window` iterations;
+    one lucky minibatch sets the reference, so with a small learning rate it fires while the epoch loss still falls.
+    """
+
+    def __init__(self, cfg):
+        self.per_iteration = cfg.zsl_loss_estop_rule == "iteration"
+        if self.per_iteration:
+            self.plateau, self.unit = LossPlateau(cfg.zsl_loss_estop_window, cfg.eps_perc, counter=1), "iterations"
+        else:
+            self.plateau, self.unit = LossPlateau(cfg.zsl_loss_estop_epochs, cfg.eps_perc), "epochs"
+
+    def after_step(self, loss):
+        if self.per_iteration:
+            self.plateau.update(loss)
+
+    def after_epoch(self, mean_loss):
+        if not self.per_iteration:
+            self.plateau.update(mean_loss)
+
+    @property
+    def should_stop(self):
+        return self.plateau.should_stop
+
+    def describe(self):
+        loss = "minibatch loss" if self.per_iteration else "epoch-mean loss"
+        return (f"the {loss} did not come more than {self.plateau.eps:g} below its reference for "
+                f"{self.plateau.window} {self.unit}")
