@@ -177,8 +177,10 @@ class Run:
         before = set(tf1.get_collection(tf1.GraphKeys.UPDATE_OPS))
         logits, end_points = self.network(images, training_mode)
         if train:
+            # the moving averages move wherever the net runs in training mode (the original's phase 1 too: slim's
+            # create_train_op runs UPDATE_OPS)
             updates = [op for op in tf1.get_collection(tf1.GraphKeys.UPDATE_OPS) if op not in before] \
-                if phase == "full" else []
+                if training_mode else []
             fetches[0] = self.minimise(logits, labels, phase, optimizer, updates)
         if evaluate:
             if training_mode:

@@ -162,6 +162,24 @@ def test_unseen_classes_are_recognised_far_above_chance_and_training_stops_early
     assert head["weights"].shape == (128, 10) and head["seen_weights"].shape == (128, 30)
 
 
+def test_with_a_small_learning_rate_the_originals_rule_stops_while_the_loss_falls_and_the_default_trains_on(
+        seen_class_alphas, tmp_path):
+    """The collapse the per-iteration rule caused: a tenth of the session's learning rate, under each rule."""
+    slow = {**seen_class_alphas, "learning_rate": 3e-4, "num_epochs": 200}
+    original, _ = trained({**slow, "zsl_loss_estop_rule": "iteration", "ckpt_dir": str(tmp_path / "iteration")},
+                          tmp_path)
+    default, _ = trained({**slow, "ckpt_dir": str(tmp_path / "epoch")}, tmp_path)
+    stopped = [row["loss"] for row in original["history"]]
+    assert original["stopped_early"] and original["stopping_rule"] == "iteration" and len(stopped) <= 10
+    assert stopped[-1] < 0.97 * stopped[-2]  # the epoch loss still fell by more than 3 % when it stopped
+    losses = [row["loss"] for row in default["history"]]
+    assert default["stopping_rule"] == "epoch" and len(losses) > 3 * len(stopped)
+    if default["stopped_early"]:  # only once 5 epochs in a row came no more than 1 % below the best before them
+        assert min(losses[-5:]) > 0.99 * min(losses[:-5])
+    assert default["kept"]["loss"] < 0.7 * original["kept"]["loss"]
+    assert default["kept"]["T1"] > original["kept"]["T1"] + 0.1 and default["kept"]["U"] > original["kept"]["U"]
+
+
 def test_alphas_given_to_the_wrong_classes_do_not_transfer(niwt_run, tmp_path):
     """Control: the same predicted alphas assigned to other unseen classes (a cyclic shift among them)."""
     cfg, results, _ = niwt_run

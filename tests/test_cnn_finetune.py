@@ -84,7 +84,8 @@ def test_the_cached_logits_phase_trains_the_same_model_and_writes_the_same_check
 
 @pytest.mark.slow
 def test_the_originals_finetuning_behaviours_are_switches(prepared, tmp_path):
-    """From one trained network: logits-only finetuning with the original's training-mode phase 1, weight decay over
+    """From one trained network: logits-only finetuning with the original's training-mode phase 1 (its moving
+    averages move), weight decay over
     every trainable variable (in the val loss too), gradient clipping and batch-norm betas re-initialised after the
     restore, against ours."""
     pretrained = str(tmp_path / "pretrained")
@@ -108,6 +109,11 @@ def test_the_originals_finetuning_behaviours_are_switches(prepared, tmp_path):
     for n in betas:  # the trunk is frozen in this phase: the betas stay as restored, or as re-initialised
         np.testing.assert_array_equal(tensors["ours"][n], reader.get_tensor(n))
         assert not np.any(tensors["original"][n])
+    moving = [n for n in tensors["ours"] if "moving_" in n]
+    assert len(moving) == 8
+    for n in moving:  # the original's training-mode phase 1 runs the update ops (slim's create_train_op) too
+        np.testing.assert_array_equal(tensors["ours"][n], reader.get_tensor(n))
+        assert np.all(tensors["original"][n] != reader.get_tensor(n)), n
     for name in perf:  # the recorded early-stopping val loss: cross-entropy, plus the original's penalty
         trainable = sum(0.5 * np.sum(v.astype(np.float64) ** 2) for n, v in tensors[name].items() if "moving_" not in n)
         penalty = 5e-4 * trainable if name == "original" else 0.0
