@@ -11,7 +11,9 @@ import pytest
 
 import alpha2w
 from conftest import experiment_config, extracted, finetuned, last_error_line, run_stage
-from utils import checkpoints, experiment, frozen_net, importance, metrics, nets_factory, probes, splits, unseen_head
+from utils import checkpoints, experiment, frozen_net, importance, metrics, nets_factory, probes, splits, tuning
+from utils import unseen_head
+from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 from utils.training import LossPlateau, UnseenHeadStopping
 
@@ -122,6 +124,19 @@ def test_the_epoch_rule_trains_while_the_epoch_loss_falls_where_the_originals_pe
         stopping.after_step(loss)
     assert not stopping.should_stop and stopping.plateau.reference is None
     assert "10 epochs" in stopping_rule("epoch").describe() and "40 iterations" in stopping_rule("iteration").describe()
+
+
+def test_pooled_selection_averages_each_settings_criterion_over_the_validation_runs():
+    key = lambda row: row["name"]  # noqa: E731
+    runs = [[{"name": "a", "H": 0.5}, {"name": "b", "H": 0.1}, {"name": "c", "H": 0.4}],
+            [{"name": "b", "H": 0.6}, {"name": "a", "H": 0.1}, {"name": "c", "H": 0.4}]]
+    assert tuning.pooled_choice(runs, key, "H", "x") == ("c", pytest.approx(0.4))  # a 0.3, b 0.35, c 0.4
+    runs[1][2]["H"] = 0.2  # c 0.3: b is best although it was worst on the first run
+    assert tuning.pooled_choice(runs, key, "H", "x") == ("b", pytest.approx(0.35))
+    runs[1][1]["H"] = 0.2  # a 0.35 = b 0.35: the first of equals in the first run's order
+    assert tuning.pooled_choice(runs, key, "H", "x")[0] == "a"
+    with pytest.raises(UserError, match="x: the validation runs pooled did not tune the same settings"):
+        tuning.pooled_choice([runs[0], runs[1][:2]], key, "H", "x")
 
 
 def test_probe_lists_read_pickles_and_text_and_refuse_foreign_pickles(tmp_path):

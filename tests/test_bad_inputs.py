@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_in_process, synth_config
-from utils import datasets, dom2alpha, io, splits
+from utils import datasets, dom2alpha, io, pipeline, splits
 from utils.cli import UserError
 
 SHIPPED = {
@@ -115,3 +115,38 @@ def test_leftovers_of_a_killed_run_are_removed_and_a_live_runs_are_kept(tmp_path
     io.write_json(str(tmp_path / "results.json"), {"ok": 2})
     assert sorted(os.listdir(tmp_path)) == sorted([f".out.tmp-{os.getppid()}-live", "out", "results.json"])
     assert io.read_json(str(tmp_path / "out" / "results.json")) == {"ok": 1}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_atomic_outputs_get_the_modes_the_umask_gives_an_ordinary_file_or_folder(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        with io.atomic_dir(str(tmp_path / "out")) as out:
+            io.write_json(os.path.join(out, "results.json"), {"ok": 1})
+            io.write_npy(os.path.join(out, "class_alphas.npy"), np.zeros(3))
+        with open(tmp_path / "plain.txt", "w") as plain:
+            plain.write("as open() makes it")
+        os.mkdir(tmp_path / "plain")
+    finally:
+        os.umask(previous)
+    mode = lambda path: os.stat(path).st_mode & 0o777  # noqa: E731
+    assert mode(tmp_path / "out") == mode(tmp_path / "plain") == 0o777 & ~umask
+    for name in ("results.json", "class_alphas.npy"):
+        assert mode(tmp_path / "out" / name) == mode(tmp_path / "plain.txt") == 0o666 & ~umask, name
+
+
+def test_a_pipeline_table_that_is_not_one_and_an_unwritable_output_folder_are_one_line_errors(tmp_path,
+                                                                                              monkeypatch):
+    (tmp_path / "table.json").write_text("{}")
+    with pytest.raises(UserError, match=r"table.json: not a pipeline table \(it needs a \"datasets\""):
+        pipeline.load_table(str(tmp_path / "table.json"))
+
+    def refused(*args, **kwargs):  # what a folder the user cannot write answers (root writes anywhere)
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(io.tempfile, "mkstemp", refused)
+    monkeypatch.setattr(io.tempfile, "mkdtemp", refused)
+    with pytest.raises(UserError, match="out/configs: cannot write there \\(permission denied\\)"):
+        io.write_json(str(tmp_path / "out" / "configs" / "a.json"), {})
+    with pytest.raises(UserError, match="out: cannot write there"):
+        with io.atomic_dir(str(tmp_path / "out" / "alpha2w")):
+            pass

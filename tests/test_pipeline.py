@@ -182,3 +182,26 @@ def test_inverse_map_names_each_neuron_by_the_attribute_it_carries():
     assert hit >= 0.85 and 0.2 < chance < 0.8
     shuffled, _ = explanation.precision_at_1(inverse(alphas)[rng.permutation(len(rows))], truth)
     assert shuffled < hit - 0.3
+
+
+def test_the_final_runs_seeds_pool_the_selection_of_every_seeds_validation_run(tmp_path):
+    """`--seeds 3`: every final experiment step names the validation run's results of all three seeds
+    (`hyperparameters_from`), and its calibration those of its own seed; the validation run selects its own."""
+    import run_pipeline
+    table = pipeline.load_table()
+    plan = run_pipeline.Plan(run_pipeline.parse_args(["synth", "--out", str(tmp_path), "--seeds", "3"], table), table)
+    finals = [step for step in plan.steps if step.stage.name in ("alpha2w", "baselines")
+              and step.raw["dataset"] == "SYNTH"]
+    assert len(finals) == 12  # 2 stages x 2 modalities x 3 seeds
+    for step in finals:
+        pooled, seed = step.raw["hyperparameters_from"], step.raw["random_seed"]
+        assert step.raw["tuning_seeds"] == [1234, 1235, 1236] and len(pooled) == 3
+        assert all(path.startswith(str(tmp_path)) and f"SYNTH_val1_small_cnn_{step.raw['modality']}" in path
+                   for path in pooled)
+        assert step.raw["calibration_gamma"] == pooled[seed - 1234]  # the same seed's validation run
+    validation = [step for step in plan.steps if step.stage.name == "alpha2w" and step.raw["dataset"] == "SYNTH_val1"]
+    assert len(validation) == 6 and all(step.raw["hyperparameters_from"] is None for step in validation)
+    one = run_pipeline.Plan(run_pipeline.parse_args(["synth", "--out", str(tmp_path / "one"), "--seeds", "1"], table),
+                            table)
+    assert all(isinstance(step.raw["hyperparameters_from"], str) for step in one.steps
+               if step.stage.name == "alpha2w" and step.raw["dataset"] == "SYNTH")

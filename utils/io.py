@@ -36,14 +36,35 @@ def _running(pid):
     return True
 
 
+def _umask_mode(mode):
+    """`mode` (0o666 for a file, 0o777 for a folder) under the process's umask: what open() and mkdir() would give,
+    where mkstemp and mkdtemp give 0600 and 0700 (outputs in a lab's shared folder must stay readable)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
+@contextlib.contextmanager
+def _writable(folder):
+    """Creating outputs in `folder`: a folder the user cannot write is a one-line error naming it."""
+    try:
+        yield
+    except PermissionError:
+        raise UserError(f"{folder}: cannot write there (permission denied); choose a folder you can write (the "
+                        "config's output path, or run_pipeline.py --out)") from None
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path in the target's folder; rename it onto `path` only if the block succeeds."""
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(folder, os.path.basename(path)), suffix=suffix, dir=folder)
+    with _writable(folder):
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(folder, os.path.basename(path)), suffix=suffix,
+                                   dir=folder)
     os.close(fd)
+    os.chmod(tmp, _umask_mode(0o666))
     try:
         yield tmp
         os.replace(tmp, path)
@@ -98,9 +119,11 @@ def read_json(path):
 def atomic_dir(path):
     """Yield a temporary folder beside `path`; when the block succeeds it replaces `path` whole."""
     path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=_temporary_prefix(os.path.dirname(path), os.path.basename(path)),
-                           dir=os.path.dirname(path))
+    with _writable(os.path.dirname(path)):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=_temporary_prefix(os.path.dirname(path), os.path.basename(path)),
+                               dir=os.path.dirname(path))
+    os.chmod(tmp, _umask_mode(0o777))
     try:
         yield tmp
         if os.path.isdir(path):

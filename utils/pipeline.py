@@ -110,9 +110,14 @@ def resolved_config(stage, config_path):
 
 def load_table(path=TABLE):
     try:
-        return io.read_json(path)
+        table = io.read_json(path)
     except (OSError, ValueError) as err:
         raise UserError(f"{path}: cannot be read as the pipeline table ({err})") from None
+    if not (isinstance(table, dict) and isinstance(table.get("datasets"), dict) and isinstance(table.get("runs"),
+                                                                                               dict)):
+        raise UserError(f"{path}: not a pipeline table (it needs a \"datasets\" and a \"runs\" object); restore it "
+                        "with `git checkout arg_configs/pipelines.json`")
+    return table
 
 
 def conversions(table, run, nets=None):
