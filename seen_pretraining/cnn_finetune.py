@@ -266,10 +266,13 @@ class Run:
             while self.state["epoch"] < epochs and not stopper.should_stop:
                 self.state["epoch"] += 1
                 row = self.train_epoch(sess, phase, self.state["epoch"], epochs)
-                stopper.update(row["val_loss"])
+                phase_best = stopper.update(row["val_loss"])
                 overall_best = self.state["best"]
-                improved = overall_best is None or row["val_loss"] < overall_best["val_loss"]
-                if improved:  # the best over both phases: a phase-2 epoch worse than phase 1's best is not kept
+                # the best over both phases (a phase-2 epoch worse than phase 1's best is not kept), or the
+                # original's: each phase keeps its own best, so later stages read the last phase's
+                improved = phase_best if self.cfg.best_of_last_phase else \
+                    overall_best is None or row["val_loss"] < overall_best["val_loss"]
+                if improved:
                     prefix = checkpoints.save_in(self.best_saver, sess, os.path.join(self.folder, "best"))
                     self.state["best"] = {**row, "checkpoint": prefix}
                 self.state.update(best_val_loss=stopper.best, bad_epochs=stopper.bad_epochs)

@@ -40,6 +40,26 @@ def test_two_phases_keep_the_best_checkpoint_and_a_rerun_resumes(prepared, tmp_p
     assert "[full   3]" in more.stdout and "[full   1]" not in more.stdout  # continued, not restarted
 
 
+@pytest.mark.slow
+def test_later_stages_read_the_best_over_both_phases_or_as_the_original_the_last_phases(prepared, tmp_path):
+    """Phase 2 at a step size that wrecks the network: its epochs are worse on seen-val than phase 1's best."""
+    common = dict(num_epochs_fc=2, num_epochs_full=2, lr_full=1.0, estop_full=5)
+    perf = {}
+    for name, switch in (("ours", False), ("original", True)):
+        save_path = str(tmp_path / name)
+        done = run_stage(tmp_path, finetune_config(prepared, save_path, best_of_last_phase=switch, **common))
+        assert done.returncode == 0, done.stderr[-2000:]
+        perf[name] = json.load(open(os.path.join(save_path, "test_perf.json")))
+        state = json.load(open(os.path.join(save_path, "state.json")))
+        phase_best = {phase: min(r["val_loss"] for r in state["history"] if r["phase"] == phase)
+                      for phase in ("fc", "full")}
+        assert phase_best["full"] > phase_best["fc"], name  # the wrecked phase 2 is worse
+        assert perf[name]["val_loss"] == pytest.approx(val_loss_of(perf[name]["best_checkpoint"], prepared, 9),
+                                                       rel=1e-4)
+    assert perf["ours"]["phase"] == "fc" and perf["ours"]["val_loss"] == pytest.approx(phase_best["fc"])
+    assert perf["original"]["phase"] == "full" and perf["original"]["val_loss"] == pytest.approx(phase_best["full"])
+
+
 def val_loss_of(checkpoint, prepared, n_classes):
     """Mean cross-entropy of the seen-val images under the whole network restored from `checkpoint`."""
     graph = tf.Graph()

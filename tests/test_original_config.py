@@ -96,11 +96,11 @@ ORIGINALS = {"vgg16_config_AWA2": (VGG16_AWA2, "experiment"),
                                                                                 "alpha_extract")}
 
 
-def converted(name, tmp_path, capsys):
+def converted(name, tmp_path, capsys, *flags):
     raw, _ = ORIGINALS[name]
     source, out = tmp_path / f"{name}.json", tmp_path / f"{name}_ours.json"
     source.write_text(json.dumps(raw))
-    original_config.main([str(source), "--out", str(out)])
+    original_config.main([str(source), "--out", str(out), *flags])
     return json.loads(out.read_text()), capsys.readouterr().err, out
 
 
@@ -109,6 +109,7 @@ def test_every_key_of_an_original_config_is_kept_replaced_or_ignored_and_the_res
     raw, stage = ORIGINALS[name]
     ours, report, path = converted(name, tmp_path, capsys)
     lines = [line.split() for line in report.splitlines()[1:-1]]
+    lines = [words for words in lines if words[0] in ("kept", "replaced", "ignored")]  # not seed, missing lines
     assert sorted(words[1] for words in lines) == sorted(raw)  # one line per key of the original
     verdicts = {words[1]: words[0] for words in lines}
     for words in lines:
@@ -146,6 +147,40 @@ def test_numbers_and_booleans_are_typed_and_paths_become_the_datasets_prepared_f
     captions, report, _ = converted("resnet_config_CUB_captions", tmp_path, capsys)
     assert (captions["caption_format"], captions["attrdir"]) == ("reed_w2v", original_config.REED_CAPTIONS)
     assert "replaced  prepro \"new\"" in report and captions["preprocess_fn"] == "vgg_plain_resize"
+
+
+@pytest.mark.parametrize("name", sorted(ORIGINALS))
+def test_faithful_sets_every_switch_of_the_originals_behaviour_with_why_and_the_result_loads(name, tmp_path, capsys):
+    raw, stage = ORIGINALS[name]
+    ours, report, path = converted(name, tmp_path, capsys, "--faithful")
+    expected = {key: value for where, nets, key, value, _ in original_config.FAITHFUL
+                if where == stage and (nets is None or raw["model_name"] in nets)}
+    assert {key: ours[key] for key in expected} == expected
+    faithful = [line.split()[1] for line in report.splitlines() if line.split()[0] == "faithful"]
+    assert faithful == list(expected) and all(f"faithful  {key} " in report for key in expected)
+    if stage == "finetune" and raw["model_name"] == "vgg_16":  # the VGG path: plain resize, clipped gradients
+        assert ours["preprocess_fn"] == "vgg_plain_resize" and ours["clip_gradient_norm"] == 4.0
+    if stage == "experiment":
+        assert ours["zsl_loss_estop_rule"] == "iteration" and "fixes its seed at 1111" in report
+    loaders = {"finetune": [seen_configs.load_finetune], "alpha_extract": [seen_configs.load_alpha_extract],
+               "experiment": [lambda p: experiment.load(p, "mod2alpha"), lambda p: experiment.load(p, "alpha2w")]}
+    for load in loaders[stage]:
+        resolved = load(str(path))
+        assert all(getattr(resolved, key) == value for key, value in expected.items())
+
+
+def test_keys_the_originals_code_reads_but_its_own_config_lacks_are_reported(tmp_path, capsys):
+    _, report, _ = converted("vgg16_config_AWA2", tmp_path, capsys)
+    assert "missing   n_train_class null: the original's code reads it and this config lacks it" in report
+    _, report, _ = converted("CUB_vgg_16_seen_proposed_finetune", tmp_path, capsys)
+    assert "missing" not in report and "ignored   c1_mean \"123.68\": the original's VGG finetuning never calls" \
+        in report
+    raw = {k: v for k, v in CUB_VGG16_FINETUNE.items() if not k.startswith("c") or not k.endswith("_mean")}
+    (tmp_path / "awa2_vgg.json").write_text(json.dumps({**raw, "num_classes": "40"}))
+    original_config.main([str(tmp_path / "awa2_vgg.json"), "--out", str(tmp_path / "ours.json"), "--dataset",
+                          "AWA2"])
+    report = capsys.readouterr().err
+    assert all(f"missing   c{i}_mean null" in report for i in (1, 2, 3))
 
 
 @pytest.mark.parametrize("change, expected", [

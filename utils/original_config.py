@@ -1,7 +1,9 @@
 """The original release's configs, converted to ours: `python -m utils.original_config <original.json> [--out ours.json]
 [--dataset NAME]`.
 
-Accepts the original's six experiment configs (arg_configs/{vgg16,resnet}_config_{AWA2,CUB}[_captions].json) and its
+`--faithful` also sets every switch that restores a behaviour of the original's code where our default differs, each
+printed with why; keys the original's code reads but its own config lacks are reported (the original could not run
+that config). Accepts the original's six experiment configs (arg_configs/{vgg16,resnet}_config_{AWA2,CUB}[_captions].json) and its
 eight seen-pretraining configs (finetune: `lr_fc`; alpha extraction: `dataset_json`). Values the original wrote as
 strings ("50", "1e-3", "True") become numbers and booleans where our schema has them, and are then validated as any
 config is. Every key is reported on one line: kept (the same meaning here), replaced (a path of the original's
@@ -31,9 +33,9 @@ IGNORED = {
     "base_model": "model_name names the network",
     "ckpt": "the original's checkpoint-reading variant; checkpoints are read by variable name here",
     "ckpt_list_path": "a folder of the original's checkpoints to choose from; ckpt_path names the one used",
-    "c1_mean": "vgg_preprocessing subtracts slim's channel means (123.68, 116.78, 103.94), which these are",
-    "c2_mean": "vgg_preprocessing subtracts slim's channel means (123.68, 116.78, 103.94), which these are",
-    "c3_mean": "vgg_preprocessing subtracts slim's channel means (123.68, 116.78, 103.94), which these are",
+    **{f"c{i}_mean": "the original's VGG finetuning never calls preprocess_fn: it resizes plainly to 224x224 and "
+                     "subtracts these means, which are slim's (123.68, 116.78, 103.94); preprocess_fn "
+                     "vgg_plain_resize does the same (--faithful sets it)" for i in (1, 2, 3)},
     "class_listf": LISTS, "imagedir": LISTS, "imagelist": LISTS, "imagelabellist": LISTS,
     "train_test_split_list": LISTS, "split_file": LISTS, "seen_test_split_file": LISTS,
     "unseen_test_split_file": LISTS, "cub_predef_split": LISTS,
@@ -64,6 +66,30 @@ REPLACED = {
 SCHEMAS = {"experiment": experiment.SCHEMA, "finetune": seen_configs.FINETUNE,
            "alpha_extract": seen_configs.ALPHA_EXTRACT}
 PLAIN_RESIZE = "vgg_plain_resize"  # utils/preprocessing.py: the original's `prepro` "old" / "new" paths
+# --faithful: (stage, the nets it applies to or None for all, key, value, why): every switch that restores a
+# behaviour of the original's code where our default differs (README, "Deviations from the original release")
+FAITHFUL = (
+    ("finetune", None, "fc_phase_is_training", True, "phase 1 runs the net in training mode and its update ops"),
+    ("finetune", None, "cache_fc_features", False, "phase 1 in training mode runs the trunk at every step"),
+    ("finetune", None, "wt_dec_all_variables", True, "weight decay on every trainable variable, in the val loss too"),
+    ("finetune", None, "best_of_last_phase", True, "later stages read phase 2's own best checkpoint"),
+    ("finetune", ("vgg_16",), "clip_gradient_norm", 4.0, "the VGG path clips gradients to global norm 4"),
+    ("finetune", ("vgg_16",), "preprocess_fn", PLAIN_RESIZE, "the VGG path resizes plainly and subtracts the means"),
+    ("finetune", ("resnet_v1_101",), "reinit_batchnorm_beta", True, "last_init re-initialises every 'beta'"),
+    ("experiment", None, "zsl_loss_estop_rule", "iteration", "alpha2w stops on the per-iteration plateau rule"),
+    ("experiment", None, "examples_per_class", "test_counts", "one example per unseen test image label"),
+    ("experiment", None, "class_level_loss", False, "mod2alpha's cosine loss per image over minibatches"),
+    ("experiment", None, "tuning_grid", None, "the config's learning rate and regulariser, no tuning"),
+    ("experiment", ("resnet_v1_101",), "zero_seen_biases", True, "the seen logits are a new 1x1 conv, zero biases"),
+    ("experiment", ("resnet_v1_101",), "reinit_batchnorm_beta", True, "alpha2w re-initialises every 'beta' too"),
+)
+# what the original's code uses whatever its config says, and keys it reads that some of its own configs lack
+SEEDS_IN_CODE = {"experiment": "the original's alpha2w fixes its seed at 1111 and mod2alpha at 1234 in the code, "
+                               "whatever random_seed says; the converted config uses random_seed"}
+READ_BY_THE_ORIGINAL = {  # stage -> (nets or None, keys the original reads)
+    "finetune": (("vgg_16",), ("c1_mean", "c2_mean", "c3_mean")),
+    "experiment": (None, ("n_train_class", "dom2alpha_lambda_reg")),
+}
 REED_CAPTIONS = "data/CUB/text_c10,data/CUB/w2v_c10"  # where the original's mod2alpha/alpha2w read Reed's captions
 
 
@@ -139,13 +165,35 @@ def convert(raw, source, dataset=None):
                 notes.append(("replaced", key, value, f"by prepro {raw['prepro']}: {PLAIN_RESIZE}"))
                 continue
             ours[key] = typed(value, schema[key], key, source)
-            notes.append(("kept", key, value, None))
+            vgg_finetune = key == "preprocess_fn" and stage == "finetune" and raw.get("model_name") == "vgg_16"
+            notes.append(("kept", key, value, "the original's VGG finetuning never calls it (see c1_mean); "
+                          "--faithful sets vgg_plain_resize" if vgg_finetune else None))
         elif key in IGNORED:
             notes.append(("ignored", key, value, IGNORED[key]))
         else:
             raise UserError(f"{source}: key '{key}' is not a key of the original release's configs; remove it or "
                             "convert by hand")
     return stage, ours, notes
+
+
+def faithful(stage, ours):
+    """Set every switch that restores the original's behaviour for this config's stage and net (FAITHFUL); one note
+    per key: ("faithful", key, value, why)."""
+    notes = []
+    for where, nets, key, value, why in FAITHFUL:
+        if where == stage and (nets is None or ours.get("model_name") in nets):
+            ours[key] = value
+            notes.append(("faithful", key, value, why))
+    return notes
+
+
+def not_runnable(stage, raw):
+    """Notes on keys the original's own code reads that this config of it lacks: the original could not run it."""
+    nets, keys = READ_BY_THE_ORIGINAL.get(stage, (None, ()))
+    if nets is not None and raw.get("model_name") not in nets:
+        return []
+    return [("missing", key, None, "the original's code reads it and this config lacks it, so the original itself "
+             "cannot run this config; here it is derived or defaults") for key in keys if key not in raw]
 
 
 def validated(stage, ours, source):
@@ -172,13 +220,18 @@ def main(argv=None):
     parser.add_argument("--out", help="where to write ours (default: print it)")
     parser.add_argument("--dataset", help="the prepared dataset it runs on (default: its 'dataset' key or the "
                                           "data/<NAME>/ folder its paths name)")
+    parser.add_argument("--faithful", action="store_true", help="also set every switch that restores a behaviour "
+                        "of the original's code where ours differs (each is printed with why)")
     args = parser.parse_args(argv)
     raw = config.read_json_config(args.original) if os.path.isfile(args.original) else None
     if raw is None:
         raise UserError(f"{args.original}: file not found; give the path of one of the original release's configs")
     stage, ours, notes = convert(raw, args.original, args.dataset)
+    notes += not_runnable(stage, raw) + (faithful(stage, ours) if args.faithful else [])
     resolved = vars(validated(stage, ours, args.original))
-    print(f"{args.original}: the original's {stage} config, {len(notes)} keys", file=sys.stderr)
+    print(f"{args.original}: the original's {stage} config, {len(raw)} keys", file=sys.stderr)
+    if stage in SEEDS_IN_CODE:
+        print(f"  seed      {SEEDS_IN_CODE[stage]}", file=sys.stderr)
     for verdict, key, value, reason in notes:
         if verdict == "replaced" and reason is None:  # the prepared file (or layout folder) that takes its place
             reason = f"{LAYOUT}; now {resolved[key]}"

@@ -44,6 +44,10 @@ FINETUNE = {
     "fc_feature_views": Field((int,), default=1, valid=AT_LEAST_ONE,
                               help="(new) cached views per training image: 1 = its eval view (no augmentation), "
                                    "K > 1 = K augmented views, one per epoch in turn"),
+    "best_of_last_phase": Field((bool,), default=False,
+                                help="(new) as the original: phase 2 restarts the seen-val monitor and keeps its own "
+                                     "best, which later stages read even where phase 1's was better; false: the best "
+                                     "over both phases"),
     "fc_phase_is_training": Field((bool,), default=False,
                                   help="(new) phase 1 runs the network in training mode (dropout on, batch norm on "
                                        "batch statistics) as the original; needs cache_fc_features false"),
