@@ -26,7 +26,7 @@ def load_features(cfg, prepared, source):
     path = os.path.join(cfg.ckpt_dir, "features.npz")
     if not os.path.isfile(path):
         raise UserError(f"{path}: not found; run alpha2w.py with {source} first (it writes the frozen features)")
-    features = dict(np.load(path))
+    features = io.read_npz(path, "alpha2w.py (it writes the frozen features)")
     if features["seen_ids"].tolist() != prepared.seen_ids or features["unseen_ids"].tolist() != prepared.unseen_ids:
         raise UserError(f"{path}: its classes are not those of {cfg.prepared_dir}; rerun alpha2w.py")
     return features
@@ -198,7 +198,7 @@ def run_baseline(baseline, features, S, cfg, choice, gammas):
 
 def reference_curves(cfg, features):
     """NIWT's kept head (alpha2w's unseen_head.npz) and the ridge baseline's, scored on the same features."""
-    head = np.load(os.path.join(cfg.ckpt_dir, "unseen_head.npz"))
+    head = io.read_npz(os.path.join(cfg.ckpt_dir, "unseen_head.npz"), "alpha2w.py")
     n_seen = len(features["seen_ids"])
     curves = {}
     for name, weights, biases in (("NIWT", head["scored_weights"], head["scored_biases"]),

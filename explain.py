@@ -39,7 +39,7 @@ def trained_head(cfg, prepared, source):
     for path in (head_path, results_path):
         if not os.path.isfile(path):
             raise UserError(f"{path}: not found; run alpha2w.py with {source} first ('ckpt_dir')")
-    head = np.load(head_path)
+    head = io.read_npz(head_path, "alpha2w.py")
     if head["unseen_ids"].tolist() != prepared.unseen_ids or head["seen_ids"].tolist() != prepared.seen_ids:
         raise UserError(f"{head_path}: its classes are not those of {cfg.prepared_dir}; rerun alpha2w.py")
     return head["scored_weights"].astype(np.float32), head["scored_biases"].astype(np.float32)

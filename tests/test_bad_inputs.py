@@ -150,3 +150,30 @@ def test_a_pipeline_table_that_is_not_one_and_an_unwritable_output_folder_are_on
     with pytest.raises(UserError, match="out: cannot write there"):
         with io.atomic_dir(str(tmp_path / "out" / "alpha2w")):
             pass
+
+
+def test_truncated_or_foreign_npz_files_are_one_line_errors_naming_the_stage_that_writes_them(tmp_path):
+    np.savez(tmp_path / "features.npz", a=np.arange(1000.0))
+    assert io.read_npz(str(tmp_path / "features.npz"), "alpha2w.py")["a"][-1] == 999.0
+    data = (tmp_path / "features.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(data[:len(data) // 2])
+    (tmp_path / "text.npz").write_text("not an archive")
+    for name in ("truncated.npz", "text.npz"):
+        with pytest.raises(UserError, match=rf"{name}: not a readable .npz archive \(\w+\); redo alpha2w.py"):
+            io.read_npz(str(tmp_path / name), "alpha2w.py")
+
+
+def test_an_image_list_naming_a_folder_is_a_one_line_error_naming_it(tmp_path):
+    from PIL import Image
+    from utils import input_pipeline
+    from utils.tf_compat import tf, tf1
+    Image.new("RGB", (8, 8)).save(tmp_path / "good.jpg")
+    (tmp_path / "a_folder").mkdir()
+    paths = [str(tmp_path / "good.jpg"), str(tmp_path / "a_folder")]
+    with tf.Graph().as_default():
+        images = tf1.data.make_one_shot_iterator(input_pipeline.eval_images(
+            tf.constant(paths), preprocessing_name="small_cnn_preprocessing", image_size=8, batch_size=1)).get_next()
+        with tf1.Session() as sess, pytest.raises(UserError, match=r"a_folder: cannot be read as an image"):
+            with input_pipeline.naming_bad_images(paths):
+                for _ in paths:
+                    sess.run(images)

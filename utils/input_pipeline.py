@@ -74,10 +74,11 @@ def first_unreadable(paths):
 
 @contextlib.contextmanager
 def naming_bad_images(paths):
-    """Turn tf.data's read/decode failure, which does not say which file it was, into an error naming the file."""
+    """Turn tf.data's read/decode failure (a corrupt or missing file, or a folder), which does not say which file it
+    was, into an error naming the file."""
     try:
         yield
-    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as err:
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.FailedPreconditionError) as err:
         bad = first_unreadable(paths)
         if bad is None:
             raise

@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
 
 import numpy as np
 
@@ -99,6 +100,16 @@ def read_npy(path, writer):
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:
         raise UserError(f"{path}: not a readable .npy array ({type(err).__name__}); redo {writer}") from None
+
+
+def read_npz(path, writer):
+    """The arrays of the .npz file at `path` as a dict; a truncated or foreign file is a one-line error naming
+    `writer`, the stage that makes it."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return dict(arrays)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError) as err:
+        raise UserError(f"{path}: not a readable .npz archive ({type(err).__name__}); redo {writer}") from None
 
 
 def require_finite(array, path, fix):
