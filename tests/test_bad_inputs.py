@@ -177,3 +177,30 @@ def test_an_image_list_naming_a_folder_is_a_one_line_error_naming_it(tmp_path):
             with input_pipeline.naming_bad_images(paths):
                 for _ in paths:
                     sess.run(images)
+
+
+@pytest.mark.parametrize("part", ["index", "data-00000-of-00001"])
+def test_a_truncated_checkpoint_is_a_one_line_error_for_every_reader(tmp_path, part):
+    """alpha2w reads the seen head through a reader and every stage restores through restore_fn: one guard."""
+    from utils import checkpoints, unseen_head
+    from utils.tf_compat import slim, tf, tf1
+    with tf.Graph().as_default():
+        with tf1.variable_scope("net"):
+            slim.model_variable("logits/weights", initializer=tf.ones([64, 300]))
+            slim.model_variable("logits/biases", initializer=tf.zeros([300]))
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            prefix = tf1.train.Saver().save(sess, str(tmp_path / "model.ckpt"))
+    assert unseen_head.seen_head(prefix, "net/logits", 300)[0].shape == (64, 300)
+    path = tmp_path / f"model.ckpt.{part}"
+    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    with tf.Graph().as_default():
+        with tf1.variable_scope("net"):
+            slim.model_variable("logits/weights", shape=[64, 300])
+            slim.model_variable("logits/biases", shape=[300])
+        with pytest.raises(UserError, match=r"model.ckpt: not a readable TensorFlow checkpoint"):
+            restore = checkpoints.restore_fn(prefix)
+            with tf1.Session() as sess:
+                restore(sess)
+    with pytest.raises(UserError, match=r"model.ckpt: not a readable TensorFlow checkpoint"):
+        unseen_head.seen_head(prefix, "net/logits", 300)

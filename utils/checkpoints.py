@@ -1,8 +1,9 @@
 """Restoring slim checkpoints by variable name, with errors that say which file and which variable is wrong."""
+import contextlib
 import os
 
 from utils.cli import UserError
-from utils.tf_compat import slim, tf1
+from utils.tf_compat import slim, tf, tf1
 
 
 def checkpoint_prefix(path):
@@ -23,15 +24,43 @@ def variable_name(variable):
     return variable.name.split(":")[0]
 
 
+@contextlib.contextmanager
+def readable(prefix):
+    """Reading the checkpoint at `prefix`: a truncated or foreign `.index` or `.data` file, which TensorFlow reports
+    as "not an sstable", "Read less bytes than requested" or an out-of-range read, is a one-line error naming it."""
+    try:
+        yield
+    except (tf.errors.OpError, ValueError, RuntimeError, IndexError) as err:
+        raise UserError(f"{prefix}: not a readable TensorFlow checkpoint ({type(err).__name__}: "
+                        f"{str(err).strip().splitlines()[0][:120]}); copy it again or redo the stage that wrote "
+                        "it") from None
+
+
+def reader(prefix):
+    """A checkpoint reader whose reads go through `readable` (a truncated file is an error naming it)."""
+    with readable(prefix):
+        return GuardedReader(prefix, tf1.train.load_checkpoint(prefix))
+
+
+class GuardedReader:
+    def __init__(self, prefix, wrapped):
+        self.prefix, self.wrapped = prefix, wrapped
+
+    def get_variable_to_shape_map(self):
+        with readable(self.prefix):
+            return self.wrapped.get_variable_to_shape_map()
+
+    def get_tensor(self, name):
+        with readable(self.prefix):
+            return self.wrapped.get_tensor(name)
+
+
 def restore_fn(path, exclude_scopes=()):
     """fn(sess) restoring every model variable outside `exclude_scopes` from the checkpoint at `path`.
 
     Built before the graph is finalised; a variable the checkpoint lacks or holds with another shape is an error."""
     prefix = checkpoint_prefix(path)
-    try:
-        shapes = tf1.train.load_checkpoint(prefix).get_variable_to_shape_map()
-    except Exception as err:  # a truncated or foreign file
-        raise UserError(f"{prefix}: not a readable TensorFlow checkpoint ({type(err).__name__})") from None
+    shapes = reader(prefix).get_variable_to_shape_map()
     model_variables = set(slim.get_model_variables())  # not optimizer slots or counters
     variables = [v for v in slim.get_variables_to_restore(exclude=list(exclude_scopes)) if v in model_variables]
     missing = [variable_name(v) for v in variables if variable_name(v) not in shapes]
@@ -44,7 +73,11 @@ def restore_fn(path, exclude_scopes=()):
             raise UserError(f"{prefix}: variable '{name}' has shape {shapes[name]} in the checkpoint but "
                             f"{v.shape.as_list()} in the graph; exclude its scope or fix 'num_classes'")
     saver = tf1.train.Saver(variables)
-    return lambda sess: saver.restore(sess, prefix)
+
+    def restore(sess):
+        with readable(prefix):
+            saver.restore(sess, prefix)
+    return restore
 
 
 def beta_reinitializer():

@@ -7,7 +7,7 @@ the biases; `reg_lambda` pulls w_c towards the mean seen weight, as in the origi
 """
 import numpy as np
 
-from utils import dom2alpha
+from utils import checkpoints, dom2alpha
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 
@@ -17,7 +17,7 @@ DIRECT_LAMBDAS = 10.0 ** np.arange(-3, 7)  # wide: with tens of classes and hund
 
 def seen_head(checkpoint_prefix, logits_scope, n_seen):
     """The finetuned seen head from a checkpoint: weights [D, n_seen] (any 1x1-conv shape flattened), biases."""
-    reader = tf1.train.load_checkpoint(checkpoint_prefix)
+    reader = checkpoints.reader(checkpoint_prefix)
     names = reader.get_variable_to_shape_map()
     for suffix in ("weights", "biases"):
         if f"{logits_scope}/{suffix}" not in names:
