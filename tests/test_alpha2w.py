@@ -75,6 +75,10 @@ def test_initialisations_follow_the_seen_weights_and_norm_matching_takes_their_m
     np.testing.assert_allclose(centered.std(1), seen.std(1), rtol=0.03)
     np.testing.assert_array_equal(unseen_head.initial_weights(seen, 3, "seen_mean", rng),
                                   np.repeat(seen.mean(1, keepdims=True), 3, 1))
+    xavier = unseen_head.initial_weights(rng.normal(size=(4096, 40)), 10, "xavier", rng)  # the original's VGG fc
+    limit = np.sqrt(6 / (4096 + 10))
+    assert xavier.shape == (4096, 10) and np.abs(xavier).max() <= limit and np.abs(xavier).max() > 0.99 * limit
+    assert xavier.std() == pytest.approx(limit / np.sqrt(3), rel=0.02)  # uniform on [-limit, limit]
     weights, biases = unseen_head.norm_matched(rng.normal(size=(4, 3)) * [1, 5, 20], np.zeros(3), seen, np.arange(9.0))
     np.testing.assert_allclose(np.linalg.norm(weights, axis=0), np.linalg.norm(seen, axis=0).mean())
     np.testing.assert_allclose(biases, 4.0)

@@ -86,8 +86,9 @@ ALPHA2W = {
                         help="penultimate end point the heads read (vgg_16/fc7, resnet_v1_101/block4); checked"),
     "batch_size": Field((int,), default=64, valid=AT_LEAST_ONE, help="examples per alpha2w step"),
     "num_workers": Field((int,), default=2, valid=AT_LEAST_ONE, help="parallel image decoding"),
-    "unseen_w_init": Field((str,), default="seen_centered", choices=("seen_centered", "seen_mean"),
-                           help="per input dim N(mean, std) of the seen weights, or their mean"),
+    "unseen_w_init": Field((str,), default="seen_centered", choices=("seen_centered", "seen_mean", "xavier"),
+                           help="per input dim N(mean, std) of the seen weights, their mean, or slim's default "
+                                "(Glorot uniform: the original's VGG path for any other value)"),
     "sampling_mode": Field((str,), default="imagenet", choices=SAMPLING_MODES,
                            help="probe images: a list, seen train images, noise"),
     "sampling_images": Field((str, type(None)), default=None,

@@ -33,10 +33,15 @@ def seen_head(checkpoint_prefix, logits_scope, n_seen):
 
 def initial_weights(seen_weights, n_unseen, how, rng):
     """[D, n_unseen]: `seen_centered` draws each input dim from N(mean, std) of the seen weights of that dim (std
-    over classes, population form as in the original); `seen_mean` copies the mean seen weight vector."""
+    over classes, population form as in the original); `seen_mean` copies the mean seen weight vector; `xavier` is
+    slim's default initialiser of a new layer (Glorot uniform), which the original's VGG alpha2w used for any value
+    other than seen_centered."""
     mean = seen_weights.mean(1, keepdims=True)
     if how == "seen_mean":
         return np.repeat(mean, n_unseen, 1)
+    if how == "xavier":
+        limit = np.sqrt(6.0 / (seen_weights.shape[0] + n_unseen))
+        return rng.uniform(-limit, limit, (seen_weights.shape[0], n_unseen))
     std = seen_weights.std(1, keepdims=True)
     return mean + std * rng.standard_normal((seen_weights.shape[0], n_unseen))
 
