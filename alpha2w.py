@@ -42,6 +42,12 @@ def predicted_alphas(cfg, prepared, channels, source):
     meta = io.read_json(meta_path)
     if meta["class_ids"] != prepared.class_ids:
         raise UserError(f"{meta_path}: its classes are not those of {cfg.prepared_dir}; run mod2alpha.py on it")
+    trained_on = (meta["dataset"], meta["config"]["model_name"], meta["seen_ids"])
+    if trained_on != (cfg.dataset, cfg.model_name, prepared.seen_ids):
+        raise UserError(f"{meta_path}: a map trained on {meta['dataset']} {meta['config']['model_name']} "
+                        f"({len(meta['seen_ids'])} seen classes), not on this config's {cfg.dataset} {cfg.model_name} "
+                        f"({len(prepared.seen_ids)}); point 'dom2alpha_ckpt_dir' at mod2alpha's run of this config, "
+                        "or leave it out")
     if alphas.ndim != 2 or alphas.shape[1] != channels:
         raise UserError(f"{path}: predicted alphas have {alphas.shape[-1]} channels but the alpha layer of "
                         f"{cfg.model_name} has {channels}; mod2alpha must learn alphas of this layer ('n_alphas')")

@@ -434,7 +434,18 @@ def narrow_alphas(cfg, folder):
     return {"dom2alpha_ckpt_dir": str(folder / "narrow")}
 
 
+def map_of_another_run(cfg, folder):
+    """The same map, recorded as the mod2alpha run of the validation run (fewer seen classes, same class ids)."""
+    shutil.copytree(cfg["dom2alpha_ckpt_dir"], folder / "other_map")
+    meta = json.loads((folder / "other_map" / "mod2alpha.json").read_text())
+    meta.update(dataset="SYNTH_val1", seen_ids=meta["seen_ids"][:20])
+    (folder / "other_map" / "mod2alpha.json").write_text(json.dumps(meta))
+    return {"dom2alpha_ckpt_dir": str(folder / "other_map")}
+
+
 @pytest.mark.parametrize("case, expected", [
+    ("other_map", "mod2alpha.json: a map trained on SYNTH_val1 small_cnn (20 seen classes), not on this config's "
+                  "SYNTH small_cnn (30); point 'dom2alpha_ckpt_dir'"),
     ("alpha_width", "class_alphas.npy: predicted alphas have 64 channels but the alpha layer of small_cnn has 128"),
     ("too_few_probes", "seen_train.txt: lists"),
     ("unreadable_probe", "broken.jpg: cannot be read as an image"),
@@ -444,6 +455,7 @@ def narrow_alphas(cfg, folder):
 def test_bad_input_is_one_line_naming_the_file_and_nothing_is_written(seen_class_alphas, tmp_path, case, expected):
     cfg = dict(seen_class_alphas, ckpt_dir=str(tmp_path / "out"))
     cfg.update({
+        "other_map": lambda: map_of_another_run(cfg, tmp_path),
         "alpha_width": lambda: narrow_alphas(cfg, tmp_path),
         "too_few_probes": lambda: {"n_probe_images": 100000},
         "unreadable_probe": lambda: corrupt_probe_list(cfg, tmp_path),
