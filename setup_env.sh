@@ -17,9 +17,9 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements.txt"
   echo "$WANT" > "$STAMP"
 fi
-# The scripts import the project's `utils` package from any folder (seen_pretraining/, benchmarks/): the venv's
-# site-packages holds a .pth file naming the repository root (rewritten if the clone moved).
+# The scripts in seen_pretraining/ and benchmarks/ put their own checkout first on the path; a .pth file naming a
+# checkout, which venvs made by earlier versions hold, would name the wrong one once the checkout moves: removed.
 SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-[ "$(cat "$SITE/niwt_root.pth" 2>/dev/null)" = "$ROOT" ] || echo "$ROOT" > "$SITE/niwt_root.pth"
+rm -f "$SITE/niwt_root.pth"
 # shellcheck disable=SC1091
 . "$VENV/bin/activate"

@@ -11,10 +11,13 @@ Usage: python benchmarks/alpha2w_speed.py [--nets vgg_16 resnet_v1_101 small_cnn
 """
 import argparse
 import os
+import sys
 import time
 import types
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
 
 import alpha2w
 from flops import counted_flops

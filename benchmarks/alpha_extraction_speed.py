@@ -8,9 +8,12 @@ importance gradients (ground-truth and predicted class), without JPEG decoding. 
 """
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
 
 from flops import counted_flops, matmul_gflops
 from utils import importance, nets_factory

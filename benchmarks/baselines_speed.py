@@ -5,7 +5,10 @@ features. Default: CUB classes 001-050 with EfficientNet-Lite0 (1280-d features;
 """
 import argparse
 import os
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
 
 import baselines
 from utils import experiment, splits, zsl_baselines

@@ -10,11 +10,14 @@ EfficientNet-Lite0: `bash run_pipeline.sh cub_001_050_shared --net efficientnet_
 import argparse
 import importlib.util
 import os
+import sys
 import tempfile
 import time
 import types
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
 
 from utils import nets_factory, seen_configs
 from utils.training import log10_grid

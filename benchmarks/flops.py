@@ -6,9 +6,13 @@ convolution and matrix product, forward and backward (a gradient convolution as 
 shapes. TensorFlow's own statistic is not used: for Conv2DBackpropInput it counts the full input size, which inflates
 the backward of vgg_16's fc6 (a 7x7 convolution over a 7x7 map) 49 times, and it refuses an unknown batch size.
 """
+import os
+import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
 
 from utils.tf_compat import tf, tf1
 

@@ -6,10 +6,13 @@ the validation metrics. Usage: python benchmarks/mod2alpha_speed.py [--epochs 3]
 """
 import argparse
 import os
+import sys
 import time
 import types
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
 
 import mod2alpha
 from utils import dom2alpha

@@ -8,8 +8,11 @@ Usage:
 import argparse
 import collections
 import os
+import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
 
 from utils import io, report
 

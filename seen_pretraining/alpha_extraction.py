@@ -6,10 +6,13 @@ activations summed over space. Written to `save_path` as .npy arrays and alphas.
 with Grad-CAM overlays of the first `n_gradcam` images in `save_path/gradcam/`.
 """
 import os
+import sys
 import time
 
 import numpy as np
 from tqdm import tqdm
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
 
 from utils import checkpoints, config, datasets, devices, frozen_net, importance, input_pipeline, io, metrics
 from utils import plots, preprocessing, seen_configs, splits

@@ -12,10 +12,13 @@ stopping and checkpoints, without running the frozen trunk every epoch. The bank
 """
 import os
 import shutil
+import sys
 import time
 
 import numpy as np
 from tqdm import tqdm
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
 
 from utils import checkpoints, config, devices, input_pipeline, io, metrics, nets_factory, plots, seen_configs, splits
 from utils.cli import UserError, main_guard

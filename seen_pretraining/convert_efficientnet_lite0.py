@@ -11,9 +11,12 @@ import argparse
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
 
 from utils import efficientnet_lite, pth_reader
 from utils.cli import UserError, main_guard

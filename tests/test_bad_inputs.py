@@ -204,3 +204,15 @@ def test_a_truncated_checkpoint_is_a_one_line_error_for_every_reader(tmp_path, p
                 restore(sess)
     with pytest.raises(UserError, match=r"model.ckpt: not a readable TensorFlow checkpoint"):
         unseen_head.seen_head(prefix, "net/logits", 300)
+
+
+def test_scripts_outside_the_root_import_their_own_checkouts_modules_whatever_the_path_holds(tmp_path):
+    """A venv made in another checkout (or any path entry) offers another `utils`: the scripts never take it."""
+    decoy = tmp_path / "other_checkout" / "utils"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the other checkout')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "other_checkout")}
+    for script in ("seen_pretraining/cnn_finetune.py", "benchmarks/reproducibility.py"):
+        done = subprocess.run([sys.executable, os.path.join(ROOT, script), "--help"], capture_output=True, text=True,
+                              env=env, cwd=tmp_path)
+        assert done.returncode == 0 and "the other checkout" not in done.stderr, (script, done.stderr[-500:])
