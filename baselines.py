@@ -163,6 +163,15 @@ def scored(baseline, params, features, S, gamma_rule, n_seen):
     return row, curve, heldout
 
 
+def gamma0_metrics(baseline, params, features, S, n_seen):
+    """T1 and S / U / H at gamma 0 of one fitted baseline: what a validation run's selection table records."""
+    seen, unseen = (zsl_baselines.scores(baseline, params, features[f"{kind}_test_features"], S)
+                    for kind in ("seen", "unseen"))
+    return {"T1": metrics.zsl_top1(unseen, features["unseen_test_labels"], n_seen),
+            **metrics.gzsl(seen, features["seen_test_labels"], unseen, features["unseen_test_labels"] + n_seen,
+                           n_seen)}
+
+
 def run_baseline(baseline, features, S, cfg, choice, gammas):
     """A final run: fit the chosen setting (`choice(baseline)`: from the validation runs, or on held-out classes)
     on every seen class and score the test images. A validation run (`choice` None): fit every setting on its seen
@@ -173,12 +182,12 @@ def run_baseline(baseline, features, S, cfg, choice, gammas):
     if choice is None:
         table, best = [], None
         for hyper, epoch, params in candidates(baseline, X, labels, S[:n_seen], cfg.random_seed):
-            row, curve, heldout = scored(baseline, params, features, S, None, n_seen)
-            table.append({"hyperparameters": {**hyper, **({"epochs": epoch} if epoch else {})},
-                          **{k: row[k] for k in ("T1", "U", "S", "H", "AUSUC")}})
+            row = gamma0_metrics(baseline, params, features, S, n_seen)  # the curve only for the chosen one
+            table.append({"hyperparameters": {**hyper, **({"epochs": epoch} if epoch else {})}, **row})
             if best is None or row[CRITERION] > best[0][CRITERION]:
-                best = (row, curve, heldout, hyper, epoch)
-        row, curve, heldout, hyper, epoch = best
+                best = (row, params, hyper, epoch)
+        _, params, hyper, epoch = best
+        row, curve, heldout = scored(baseline, params, features, S, None, n_seen)
         selection = {"criterion": f"{CRITERION} at gamma 0 of this validation run (val classes as unseen)",
                      "value": row[CRITERION]}
     else:
