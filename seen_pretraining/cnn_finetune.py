@@ -10,6 +10,7 @@ Phase 1 runs the network in inference mode and trains only its logits, a dense m
 for `fc_feature_views` augmented views) and the epochs train the logits on them: the same model, loss, early
 stopping and checkpoints, without running the frozen trunk every epoch. The bank is shared by a grid's settings.
 """
+import hashlib
 import os
 import shutil
 import sys
@@ -50,7 +51,32 @@ class Run:
         self.state_path = os.path.join(folder, "state.json")
         self.state = io.read_json(self.state_path) if os.path.isfile(self.state_path) else \
             {"phase": None, "epoch": 0, "best_val_loss": None, "bad_epochs": 0, "history": [], "best": None}
+        self.check_owner()
         self.writer = None
+
+    def owner(self):
+        """What a run folder belongs to: the network, its classes and its training images (by name and label, so a
+        copied data folder still matches)."""
+        train = self.data["train"]
+        listed = "".join(f"{os.path.basename(p)} {label}\n" for p, label in zip(train.paths, train.labels))
+        return {"model_name": self.cfg.model_name, "num_classes": self.cfg.num_classes,
+                "train_images": hashlib.sha256(listed.encode()).hexdigest()}
+
+    def check_owner(self):
+        """A folder holding another config's run (another network, class count or training list) is refused rather
+        than resumed and finalised as this one's; a folder of an earlier version (no record) is taken as it is."""
+        found, mine = self.state.get("run_of"), self.owner()
+        if found is not None and found != mine:
+            what = [key for key in mine if found.get(key) != mine[key]]
+            raise UserError(f"{self.state_path}: holds a run of another config ({', '.join(what)} differ: "
+                            f"{found['model_name']}, {found['num_classes']} classes); choose another 'save_path', "
+                            "or delete the folder to start over")
+        self.state["run_of"] = mine
+
+    def best_checkpoint(self):
+        """The best checkpoint's prefix; state.json keeps it relative to the run folder, so a copied or moved
+        folder finalises and resumes from its own files (an earlier version's absolute path still works)."""
+        return os.path.join(self.folder, self.state["best"]["checkpoint"])
 
     def phases(self):
         cfg = self.cfg
@@ -69,7 +95,7 @@ class Run:
             if self.state["phase"] in names and names.index(self.state["phase"]) > names.index(name):
                 continue
             self.train_phase(name, epochs, lr, patience)
-        return self.state
+        return self
 
     def build(self, phase, lr):
         """The phase's graph; returns fn(sess) that starts it. `self.passes`: source (train, val, test,
@@ -212,7 +238,7 @@ class Run:
             saver = self.latest_saver
             return lambda sess: saver.restore(sess, tf1.train.latest_checkpoint(latest))
         if phase == "full" and self.state["best"]:
-            return checkpoints.restore_fn(self.state["best"]["checkpoint"])
+            return checkpoints.restore_fn(self.best_checkpoint())
         if self.cfg.ckpt_path is not None:
             return checkpoints.restore_fn(self.cfg.ckpt_path, exclude_scopes=[self.spec.logits_scope])
         return lambda sess: None
@@ -277,7 +303,7 @@ class Run:
                     overall_best is None or row["val_loss"] < overall_best["val_loss"]
                 if improved:
                     prefix = checkpoints.save_in(self.best_saver, sess, os.path.join(self.folder, "best"))
-                    self.state["best"] = {**row, "checkpoint": prefix}
+                    self.state["best"] = {**row, "checkpoint": os.path.relpath(prefix, self.folder)}
                 self.state.update(best_val_loss=stopper.best, bad_epochs=stopper.bad_epochs)
                 self.state["history"].append(row)
                 checkpoints.save_in(self.latest_saver, sess, os.path.join(self.folder, "latest"))
@@ -346,10 +372,10 @@ def load_lists(cfg, source):
 
 
 def finalize(save_path, chosen, summary):
-    """Copy the chosen run's best checkpoint to <save_path>/best and write test_perf.json."""
-    best = chosen["best"]
+    """Copy the chosen Run's best checkpoint to <save_path>/best and write test_perf.json."""
+    best = chosen.state["best"]
     target = os.path.join(save_path, "best")
-    source = os.path.dirname(best["checkpoint"])
+    source = os.path.dirname(chosen.best_checkpoint())
     if os.path.abspath(source) != os.path.abspath(target):  # a grid-search run: copy its best to <save_path>/best
         with io.atomic_dir(target) as tmp:
             for name in os.listdir(source):
@@ -388,9 +414,9 @@ def main(argv=None):
                 runs.append((setting, Run(cfg, spec, data, setting, os.path.join(save_path, "hsearch", tag),
                                           banks, strategy).train()))
             io.write_json(os.path.join(save_path, "hsearch_summary.json"), [
-                {**setting, **{k: state["best"][k] for k in ("phase", "epoch", "val_loss", "val_acc")}}
-                for setting, state in runs])
-        setting, chosen = min(runs, key=lambda run: run[1]["best"]["val_loss"])
+                {**setting, **{k: run.state["best"][k] for k in ("phase", "epoch", "val_loss", "val_acc")}}
+                for setting, run in runs])
+        setting, chosen = min(runs, key=lambda run: run[1].state["best"]["val_loss"])
         perf = finalize(save_path, chosen, {"config": config_path, "model_name": cfg.model_name,
                                             "num_classes": cfg.num_classes, "selected_on": "seen-val loss",
                                             **setting})

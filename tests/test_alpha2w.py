@@ -12,7 +12,7 @@ import pytest
 import alpha2w
 from conftest import experiment_config, extracted, finetuned, last_error_line, run_stage
 from utils import checkpoints, experiment, frozen_net, importance, metrics, nets_factory, probes, splits, tuning
-from utils import unseen_head
+from utils import unseen_head, zsl_baselines
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 from utils.training import LossPlateau, UnseenHeadStopping
@@ -368,6 +368,29 @@ def test_the_validation_run_tunes_on_its_own_classes_and_the_final_run_trains_wi
     assert {k: results["hyperparameters"][k] for k in selected} == selected
     assert results["hyperparameters"]["chosen_by"] == os.path.join(validation_run[0]["ckpt_dir"], "results.json")
     assert f"learning_rate {selected['learning_rate']:.3g}, reg_lambda {selected['reg_lambda']:.3g}" in stdout
+
+
+def test_the_baselines_select_on_the_validation_runs_val_classes_and_the_final_run_refits_their_choice(
+        validation_run, final_run, tmp_path):
+    val_cfg, _ = validation_run
+    cfg, _, _ = final_run
+    for stage_cfg in (val_cfg, cfg):
+        done = run_stage("baselines.py", stage_cfg, tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+    val, final = (json.load(open(os.path.join(c["ckpt_dir"], "baselines", "results.json"))) for c in (val_cfg, cfg))
+    for chosen, refit in zip(val["methods"], final["methods"]):
+        table = chosen["settings"]
+        best = max(table, key=lambda row: row["H"])  # the first of equals in grid order
+        assert chosen["hyperparameters"] == best["hyperparameters"] and chosen["H"] == pytest.approx(best["H"])
+        assert len(table) >= 5 and len({row["H"] for row in table}) > 1  # a grid, and it matters
+        assert refit["hyperparameters"] == chosen["hyperparameters"], refit["method"]
+        assert refit["selection"]["value"] == pytest.approx(best["H"]) and "validation run" in \
+            refit["selection"]["criterion"]
+        edges = zsl_baselines.grid_edges(next(b for b in zsl_baselines.BASELINES if b.name == refit["method"]),
+                                         refit["hyperparameters"], refit["hyperparameters"].get("epochs"),
+                                         zsl_baselines.RANKING_EPOCHS)
+        assert refit["grid_edges"] == edges
+    assert final["selected_on"].startswith("1 validation run(s)' val classes (H, pooled)")
 
 
 def heldout_margins(cfg):

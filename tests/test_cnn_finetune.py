@@ -35,9 +35,25 @@ def test_two_phases_keep_the_best_checkpoint_and_a_rerun_resumes(prepared, tmp_p
     assert perf["selected_on"] == "seen-val loss" and 0.0 <= perf["test_acc"] <= 1.0
     assert os.path.isfile(os.path.join(save_path, "best", "model.ckpt.index"))
     assert all(os.path.isfile(os.path.join(save_path, f)) for f in ("loss.png", "accuracy.png", "state.json"))
-    more = run_stage(tmp_path, finetune_config(prepared, save_path, num_epochs_full=3))
+    state = json.load(open(os.path.join(save_path, "state.json")))
+    assert not os.path.isabs(state["best"]["checkpoint"]) and state["run_of"]["num_classes"] == 9
+    copy = str(tmp_path / "copied_run")  # a copied folder resumes and finalises from its own files
+    shutil.copytree(save_path, copy)
+    shutil.rmtree(save_path)
+    more = run_stage(tmp_path, finetune_config(prepared, copy, num_epochs_full=3))
     assert more.returncode == 0, more.stderr[-2000:]
     assert "[full   3]" in more.stdout and "[full   1]" not in more.stdout  # continued, not restarted
+    assert json.load(open(os.path.join(copy, "test_perf.json")))["best_checkpoint"].startswith(copy)
+    # another config's run in the folder (other training labels) is refused, and the folder left as it was
+    lines = open(f"{prepared}/seen_train.txt").read().splitlines()
+    other = tmp_path.parent / f"{os.path.basename(prepared)}_other" / "seen_train.txt"  # a prepared folder copy
+    shutil.copytree(prepared, other.parent)
+    other.write_text("".join(f"{line.rsplit(' ', 1)[0]} {(int(line.rsplit(' ', 1)[1]) + 1) % 9}\n" for line in lines))
+    before = open(os.path.join(copy, "state.json")).read()
+    refused = run_stage(tmp_path, finetune_config(prepared, copy, num_epochs_full=4, train_split_json=str(other)))
+    assert refused.returncode == 2 and "state.json: holds a run of another config (train_images differ" in \
+        refused.stderr and "choose another 'save_path'" in refused.stderr
+    assert open(os.path.join(copy, "state.json")).read() == before
 
 
 @pytest.mark.slow
