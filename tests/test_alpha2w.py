@@ -189,8 +189,12 @@ def test_with_a_small_learning_rate_the_originals_rule_stops_while_the_loss_fall
                           tmp_path)
     default, _ = trained({**slow, "ckpt_dir": str(tmp_path / "epoch")}, tmp_path)
     stopped = [row["loss"] for row in original["history"]]
-    assert original["stopped_early"] and original["stopping_rule"] == "iteration" and len(stopped) <= 10
-    assert stopped[-1] < 0.97 * stopped[-2]  # the epoch loss still fell by more than 3 % when it stopped
+    assert original["stopped_early"] and original["stopping_rule"] == "iteration" and len(stopped) <= 12
+    # the epoch loss still fell by more than 1 % an epoch when it stopped (the last epoch is cut short), and the
+    # head had not left its initialisation: no unseen test image goes to an unseen class (a run measured 10 epochs,
+    # T1 0.35, U 0; the default 186 epochs, T1 0.77, U 0.57)
+    assert all(later < 0.99 * earlier for earlier, later in zip(stopped[-4:-2], stopped[-3:-1]))
+    assert original["kept"]["U"] < 0.05
     losses = [row["loss"] for row in default["history"]]
     assert default["stopping_rule"] == "epoch" and len(losses) > 3 * len(stopped)
     if default["stopped_early"]:  # only once 5 epochs in a row came no more than 1 % below the best before them
