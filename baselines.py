@@ -44,7 +44,7 @@ def class_split(cfg, prepared, source):
     path = os.path.join(cfg.dom2alpha_ckpt_dir, "mod2alpha.json")
     if not os.path.isfile(path):
         raise UserError(f"{path}: not found; run mod2alpha.py with {source} first")
-    meta = io.read_json(path)
+    meta = io.read_json(path, "mod2alpha.py", ("train_class_ids", "val_class_ids"))
     index = {c: i for i, c in enumerate(prepared.seen_ids)}
     return [index[c] for c in meta["train_class_ids"]], [index[c] for c in meta["val_class_ids"]]
 
@@ -89,7 +89,8 @@ def pooled_selection(baseline, paths):
     baseline (tuning.pooled_choice: the first of equals in grid order)."""
     tables = []
     for path in paths:
-        rows = {row["method"]: row for row in io.read_json(path)["methods"]}
+        record = io.read_json(path, "baselines.py on the validation run", ("methods",))
+        rows = {row["method"]: row for row in record["methods"]}
         if "settings" not in rows.get(baseline.name, {}):
             raise UserError(f"{path}: no selection table of {baseline.name}; rerun baselines.py on the validation "
                             "run with this version")
@@ -135,7 +136,7 @@ def validation_gammas(cfg, prepared):
         raise UserError(f"{path}: not found ('calibration_gamma' names its validation run); run baselines.py on the "
                         "validation run's config first")
     return {row["method"]: {"rule": cfg.calibration_rule, **calibration.validation_selection(row, path)}
-            for row in io.read_json(path)["methods"]}
+            for row in io.read_json(path, "baselines.py on the validation run", ("methods",))["methods"]}
 
 
 def validation_tables(cfg, prepared, source):

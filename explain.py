@@ -50,7 +50,7 @@ def inverse_map(cfg, prepared, targets, source):
     meta_path = os.path.join(cfg.dom2alpha_ckpt_dir, "mod2alpha.json")
     if not os.path.isfile(meta_path):
         raise UserError(f"{meta_path}: not found; run mod2alpha.py with {source} first")
-    meta = io.read_json(meta_path)
+    meta = io.read_json(meta_path, "mod2alpha.py", ("train_class_ids", "val_class_ids"))
     alphas, rows = dom2alpha.load_alphas(cfg, prepared, source)
     row_of = {c: i for i, c in enumerate(prepared.class_ids)}
     return explanation.InverseMap(alphas, rows, targets, [row_of[c] for c in meta["train_class_ids"]],

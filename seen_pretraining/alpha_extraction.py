@@ -33,7 +33,7 @@ def load_inputs(cfg, source):
     """Seen class order and the concatenated image lists, checked against each other and the config."""
     if not os.path.isfile(cfg.class_idmaps_json):
         raise UserError(f"{cfg.class_idmaps_json}: not found; point 'class_idmaps_json' at the prepared classes.json")
-    classes = io.read_json(cfg.class_idmaps_json)
+    classes = io.read_json(cfg.class_idmaps_json, splits.PREPARATION, ("seen", "classes"))
     seen_ids, names = classes["seen"], {c["id"]: c["name"] for c in classes["classes"]}
     config.settle(cfg, "num_classes", len(seen_ids), source, f"the seen classes in {cfg.class_idmaps_json}")
     if cfg.class_list_f is not None:
@@ -46,7 +46,7 @@ def load_inputs(cfg, source):
     paths, labels = [], []
     for list_path in (p.strip() for p in list_paths):
         image_list = splits.load_list(list_path)
-        if io.read_json(os.path.join(os.path.dirname(list_path), "classes.json")) != classes:
+        if io.read_json(os.path.join(os.path.dirname(list_path), "classes.json"), splits.PREPARATION) != classes:
             raise UserError(f"{list_path}: prepared with other classes than {cfg.class_idmaps_json}; "
                             "use the lists and classes.json of one prepared folder")
         paths += [os.path.abspath(p) for p in image_list.paths]

@@ -49,7 +49,7 @@ class Run:
         self.strategy = strategy
         self.banks, self.bank = banks, None
         self.state_path = os.path.join(folder, "state.json")
-        self.state = io.read_json(self.state_path) if os.path.isfile(self.state_path) else \
+        self.state = io.read_json(self.state_path, "cnn_finetune.py (delete the run folder to start over)") if os.path.isfile(self.state_path) else \
             {"phase": None, "epoch": 0, "best_val_loss": None, "bad_epochs": 0, "history": [], "best": None}
         self.check_owner()
         self.writer = None

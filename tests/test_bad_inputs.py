@@ -163,6 +163,41 @@ def test_truncated_or_foreign_npz_files_are_one_line_errors_naming_the_stage_tha
             io.read_npz(str(tmp_path / name), "alpha2w.py")
 
 
+@pytest.mark.parametrize("name, damage, words", [
+    ("classes.json", b'{"seen": [1, 2', r"not a readable JSON file \(JSONDecodeError\)"),
+    ("classes.json", b'{"seen": [1], "classes": []}', r"has no 'unseen' \(written by another version or another stage\?\)"),
+    ("split_info.json", b"\xff\xfe binary", r"not a readable JSON file \(UnicodeDecodeError\)"),
+    ("class_attributes.npy", b"\x93NUMPY cut", r"not a readable .npy array \(ValueError\)"),
+    ("seen_train.txt", b"\xff\xfe\x00 binary", r"not a readable image list \(UnicodeDecodeError\)"),
+    ("attribute_names.txt", b"\xff\xfe\x00", r"not a readable list of names \(UnicodeDecodeError\)"),
+])
+def test_a_damaged_prepared_folder_is_a_one_line_error_naming_the_file_and_the_preparation(
+        prepared_small, tmp_path, name, damage, words):
+    """The prepared folder has one reader per kind (JSON record, array, list): each names its file and the fix."""
+    import shutil
+    folder = tmp_path / "prepared"
+    shutil.copytree(prepared_small.folder, folder)
+    (folder / name).write_bytes(damage)
+    with pytest.raises(UserError, match=rf"^{folder / name}: {words}; (redo|run) the preparation step \(python -m "
+                                        r"utils.prepare_data "):
+        splits.load_prepared(str(folder))
+
+
+def test_a_stage_record_that_is_cut_short_or_lacks_a_field_names_the_stage_that_writes_it(tmp_path):
+    path = tmp_path / "mod2alpha.json"
+    path.write_text('{"train_class_ids": [1, 2], "val_class_ids": [3]}')
+    assert io.read_json(str(path), "mod2alpha.py", ("train_class_ids", "val_class_ids"))["val_class_ids"] == [3]
+    with pytest.raises(UserError, match=r"mod2alpha.json: has no 'class_ids' \(written by another version or another "
+                                        r"stage\?\); redo mod2alpha.py$"):
+        io.read_json(str(path), "mod2alpha.py", ("train_class_ids", "class_ids"))
+    path.write_text('{"train_class_ids": [1, 2], "val_cl')
+    with pytest.raises(UserError, match=r"mod2alpha.json: not a readable JSON file \(JSONDecodeError\); redo "
+                                        r"mod2alpha.py$"):
+        io.read_json(str(path), "mod2alpha.py")
+    with pytest.raises(UserError, match=r"absent.json: not found; run alpha2w.py first$"):
+        io.read_json(str(tmp_path / "absent.json"), "alpha2w.py")
+
+
 def test_an_image_list_naming_a_folder_is_a_one_line_error_naming_it(tmp_path):
     from PIL import Image
     from utils import input_pipeline

@@ -141,6 +141,10 @@ def test_a_stage_is_out_of_date_when_its_config_an_input_or_its_output_changes(t
     assert run.up_to_date(run.fingerprint()) and not changed.up_to_date(changed.fingerprint())
     (tmp_path / "ft" / "test_perf.json").write_text('{"rerun": 1}')  # the stage was run by hand since
     assert not run.up_to_date(run.fingerprint())
+    run.write_stamp(run.fingerprint(), 1.0)
+    with open(run.stamp_path, "r+") as stamp:  # a stamp cut short by a kill: redo the stage, no traceback
+        stamp.truncate(20)
+    assert not run.up_to_date(run.fingerprint())
     run.discard_finished()  # a stamped finished run is not resumed when the stage is redone
     assert not (tmp_path / "ft").exists()
 

@@ -68,7 +68,8 @@ def from_config(value, rule, split, source):
     if not os.path.isfile(value):
         raise UserError(f"{value}: not found ('calibration_gamma'); run alpha2w.py on the validation config first, "
                         "or set a number or null")
-    return {"rule": rule, **validation_selection(io.read_json(value).get("calibration", {}), value),
+    record = io.read_json(value, "alpha2w.py on the validation config")
+    return {"rule": rule, **validation_selection(record.get("calibration", {}), value),
             "chosen_by": os.path.abspath(value)}
 
 

@@ -243,7 +243,8 @@ def alpha_layer(cfg, spec, source):
         raise UserError(f"{source}: 'last_layer' of {cfg.model_name} is '{spec.penultimate_layer}' (the features "
                         "its seen head reads); fix or remove the key")
     alphas_json = os.path.join(cfg.alphadir, "alphas.json")
-    extracted_at = io.read_json(alphas_json)["layer_name"] if os.path.isfile(alphas_json) else layer
+    extracted_at = (io.read_json(alphas_json, "alpha_extraction.py", ("layer_name",))["layer_name"]
+                    if os.path.isfile(alphas_json) else layer)
     if extracted_at != layer:
         raise UserError(f"{source}: 'layer_name' is {layer} but {alphas_json} holds alphas of {extracted_at}; use "
                         "the layer the alphas were extracted at")

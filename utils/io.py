@@ -121,9 +121,22 @@ def require_finite(array, path, fix):
     return array
 
 
-def read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+def read_json(path, writer=None, keys=()):
+    """The JSON at `path`: a stage's record (results.json, mod2alpha.json, classes.json, ...) or a table. A missing,
+    truncated or foreign file, or a record without one of `keys`, is a one-line error naming `writer`, the stage
+    that writes it."""
+    fix = f"redo {writer}" if writer else "restore or rewrite it"
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; " + (f"run {writer} first" if writer else fix)) from None
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path}: not a readable JSON file ({type(err).__name__}); {fix}") from None
+    missing = [k for k in keys if not isinstance(record, dict) or k not in record]
+    if missing:
+        raise UserError(f"{path}: has no '{missing[0]}' (written by another version or another stage?); {fix}")
+    return record
 
 
 @contextlib.contextmanager

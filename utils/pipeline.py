@@ -189,7 +189,10 @@ class Step:
     def up_to_date(self, fingerprint):
         if not (os.path.isfile(self.stamp_path) and os.path.isfile(self.output)):
             return False
-        stamp = io.read_json(self.stamp_path)
+        try:
+            stamp = io.read_json(self.stamp_path)
+        except UserError:  # a stamp cut short by a kill: the stage is redone
+            return False
         return stamp.get("fingerprint") == fingerprint and stamp.get("output_sha256") == file_digest(self.output)
 
     def discard_finished(self):

@@ -82,7 +82,7 @@ def rows(result_paths):
     """One row per (dataset, split, net, modality): its cells and the runs behind it, in first-seen order."""
     groups = {}
     for path in result_paths:
-        for key, row in metrics_of(io.read_json(path), path):
+        for key, row in metrics_of(io.read_json(path, "its stage (alpha2w.py or baselines.py)"), path):
             groups.setdefault(key, []).append(row)
     out = []
     for (dataset, net, modality, split), runs in groups.items():

@@ -16,6 +16,7 @@ from utils import io
 from utils.cli import UserError
 
 LIST_NAMES = ("seen_train", "seen_val", "seen_test", "unseen_test")
+PREPARATION = "the preparation step (python -m utils.prepare_data arg_configs/prepare/<dataset>.json)"
 
 
 @dataclasses.dataclass
@@ -66,15 +67,27 @@ def write_prepared(folder, classes, seen_ids, unseen_ids, lists, attributes, att
 
 def _read_list(path, image_dir, n_classes):
     paths, labels = [], []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            rel, _, label = line.rstrip("\n").rpartition(" ")
-            if not rel or not label.isdigit() or int(label) >= n_classes:
-                raise UserError(f"{path}:{line_no}: expected '<image path> <class index below {n_classes}>'; "
-                                "re-run the preparation step")
-            paths.append(os.path.join(image_dir, rel))
-            labels.append(int(label))
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not a readable image list ({type(err).__name__}); redo {PREPARATION}") from None
+    for line_no, line in enumerate(lines, 1):
+        rel, _, label = line.rpartition(" ")
+        if not rel or not label.isdigit() or int(label) >= n_classes:
+            raise UserError(f"{path}:{line_no}: expected '<image path> <class index below {n_classes}>'; "
+                            f"redo {PREPARATION}")
+        paths.append(os.path.join(image_dir, rel))
+        labels.append(int(label))
     return ImageList(paths, np.array(labels, dtype=np.int64))
+
+
+def _read_names(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not a readable list of names ({type(err).__name__}); redo {PREPARATION}") from None
 
 
 def load_list(path):
@@ -83,10 +96,10 @@ def load_list(path):
     info_path, classes_path = os.path.join(folder, "split_info.json"), os.path.join(folder, "classes.json")
     for needed in (path, info_path, classes_path):
         if not os.path.isfile(needed):
-            raise UserError(f"{needed}: not found; prepare the dataset first "
-                            "(python -m utils.prepare_data arg_configs/prepare/<dataset>.json)")
-    image_dir = os.path.normpath(os.path.join(folder, io.read_json(info_path)["image_dir"]))
-    classes = io.read_json(classes_path)
+            raise UserError(f"{needed}: not found; run {PREPARATION} first")
+    info = io.read_json(info_path, PREPARATION, ("image_dir",))
+    image_dir = os.path.normpath(os.path.join(folder, info["image_dir"]))
+    classes = io.read_json(classes_path, PREPARATION, ("seen", "unseen", "classes"))
     n_classes = len(classes["unseen"] if os.path.basename(path).startswith("unseen") else classes["seen"])
     return _read_list(path, image_dir, n_classes)
 
@@ -97,20 +110,18 @@ def load_prepared(folder):
                                                  "split_info.json"]
     for name in needed:
         if not os.path.isfile(os.path.join(folder, name)):
-            raise UserError(f"{os.path.join(folder, name)}: not found; prepare the dataset first "
-                            "(python -m utils.prepare_data arg_configs/prepare/<dataset>.json)")
-    info = io.read_json(os.path.join(folder, "split_info.json"))
-    classes = io.read_json(os.path.join(folder, "classes.json"))
+            raise UserError(f"{os.path.join(folder, name)}: not found; run {PREPARATION} first")
+    info = io.read_json(os.path.join(folder, "split_info.json"), PREPARATION, ("split", "image_dir"))
+    classes = io.read_json(os.path.join(folder, "classes.json"), PREPARATION, ("seen", "unseen", "classes"))
     seen_ids, unseen_ids = classes["seen"], classes["unseen"]
     lists = {n: load_list(os.path.join(folder, f"{n}.txt")) for n in LIST_NAMES}
     binary_path = os.path.join(folder, "class_attributes_binary.npy")
-    with open(os.path.join(folder, "attribute_names.txt"), encoding="utf-8") as f:
-        attribute_names = [line.rstrip("\n") for line in f]
     return PreparedSplits(
         folder=folder, class_ids=[c["id"] for c in classes["classes"]], class_names=[c["name"] for c in classes["classes"]],
-        seen_ids=seen_ids, unseen_ids=unseen_ids, attributes=np.load(os.path.join(folder, "class_attributes.npy")),
-        attributes_binary=np.load(binary_path) if os.path.isfile(binary_path) else None,
-        attribute_names=attribute_names, lists=lists, info=info)
+        seen_ids=seen_ids, unseen_ids=unseen_ids,
+        attributes=io.read_npy(os.path.join(folder, "class_attributes.npy"), PREPARATION),
+        attributes_binary=io.read_npy(binary_path, PREPARATION) if os.path.isfile(binary_path) else None,
+        attribute_names=_read_names(os.path.join(folder, "attribute_names.txt")), lists=lists, info=info)
 
 
 def summary_lines(info):

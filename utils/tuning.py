@@ -79,7 +79,7 @@ def from_validation_run(cfg, prepared, source):
         return {**own(cfg), "chosen_by": source}
     tables = []
     for path in paths:
-        settings = io.read_json(path).get("tuning", {}).get("settings")
+        settings = io.read_json(path, "alpha2w.py on the validation config").get("tuning", {}).get("settings")
         if settings is None:
             raise UserError(f"{path}: not the results of a tuned validation run (no tuning.settings); point "
                             "'hyperparameters_from' at the alpha2w results.json of a validation run with a "
