@@ -1,19 +1,14 @@
 """Stage 4 of NIWT: unseen-class weights from predicted neuron importances, and GZSL evaluation
 (`python alpha2w.py --config_json arg_configs/<net>_config_<DATASET>.json`).
 
-The finetuned seen network is frozen (inference mode). A new unseen head reads the same penultimate features as the
-seen head; it is trained, alone, so that the importance of unseen class c at the alpha layer on probe images matches
-the alpha of c predicted by mod2alpha.py (cosine loss + pull towards the mean seen weight), with the original's
-per-iteration early stopping; the epoch with the lowest mean training loss is kept. Every epoch is evaluated: ZSL T1,
-GZSL S / U / H at gamma = 0, AUSUC, and calibrated stacking with a gamma chosen on a validation run.
-
-`cache_frozen_features` (default): the trunk below the alpha layer never changes, so the probe images' alpha-layer
-activations are computed once and fed at that tensor each step (only the layers above it run), and the test images'
-penultimate features once, scoring each epoch by a matrix product. For vgg_16, whose fc6 reads the whole max-pooled
-conv5_3 map, the importance folds exactly through fc6 (utils/importance.folded_importance), so fc6's and fc7's
-pre-activations are cached instead and no forward conv runs; for efficientnet_lite0, whose head is a per-position
-affine map through a ReLU6, mean-pooled, it folds through the head (Alpha2W.gated_head_importance). false: the
-original's path, the whole network on every step and evaluation.
+Load: mod2alpha's predicted alphas of the unseen classes, the probes, the finetuned seen head. Build: one graph of the
+frozen network and a new unseen head on its penultimate features (utils/transfer_graph.py). Train: the head alone,
+so that the importance of unseen class c at the alpha layer on the probes matches c's predicted alpha (cosine loss +
+pull towards the mean seen weight), with early stopping on the epoch-mean loss (the original's per-iteration rule is a
+switch); the epoch with the lowest mean training loss is kept; a validation run trains one head per tuning setting.
+Score: every epoch on the test images' frozen outputs, ZSL T1, GZSL S / U / H at gamma = 0, AUSUC, and calibrated
+stacking with a gamma chosen on a validation run (utils/gzsl_scoring.py). Write: the head, results.json, curves, and
+the frozen features the baselines stage reads.
 """
 import dataclasses
 import os
@@ -22,11 +17,12 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from utils import calibration, checkpoints, config, experiment, input_pipeline, io, metrics, nets_factory, plots, probes
-from utils import dom2alpha, domain, frozen_net, importance, splits, tuning, unseen_head
+from utils import calibration, checkpoints, config, experiment, fileio, gzsl_scoring, input_pipeline, metrics
+from utils import nets_factory
+from utils import domain_vectors, importance_map, plots, probes, splits, transfer_graph, tuning, unseen_head
 from utils.cli import UserError, config_args, main_guard
-from utils.tf_compat import slim, tf, tf1
-from utils.training import UnseenHeadStopping
+from utils.tf_compat import tf1
+from utils.stopping import UnseenHeadStopping
 
 
 def predicted_alphas(cfg, prepared, channels, source):
@@ -37,9 +33,9 @@ def predicted_alphas(cfg, prepared, channels, source):
     for needed in (path, meta_path):
         if not os.path.isfile(needed):
             raise UserError(f"{needed}: not found; run mod2alpha.py with {source} first ('dom2alpha_ckpt_dir')")
-    alphas = io.require_finite(io.read_npy(path, "mod2alpha.py"), path, "redo mod2alpha.py (its map diverged: "
+    alphas = fileio.require_finite(fileio.read_npy(path, "mod2alpha.py"), path, "redo mod2alpha.py (its map diverged: "
                                "lower 'learning_rate')")
-    meta = io.read_json(meta_path, "mod2alpha.py", ("class_ids", "dataset", "config", "seen_ids"))
+    meta = fileio.read_json(meta_path, "mod2alpha.py", ("class_ids", "dataset", "config", "seen_ids"))
     if meta["class_ids"] != prepared.class_ids:
         raise UserError(f"{meta_path}: its classes are not those of {cfg.prepared_dir}; run mod2alpha.py on it")
     trained_on = (meta["dataset"], meta["config"]["model_name"], meta["seen_ids"])
@@ -74,7 +70,7 @@ def calibration_record(cfg, prepared, source):
     its own."""
     record = calibration.from_config(cfg.calibration_gamma, cfg.calibration_rule, prepared.info["split"], source)
     if record and "seen_rate" in record:
-        chosen = io.read_json(cfg.calibration_gamma, "alpha2w.py on the validation config",
+        chosen = fileio.read_json(cfg.calibration_gamma, "alpha2w.py on the validation config",
                               ("model_name", "unseen_norm_matching"))
         if (chosen["model_name"], chosen["unseen_norm_matching"]) != (cfg.model_name, cfg.unseen_norm_matching):
             raise UserError(f"{cfg.calibration_gamma}: a validation run of {chosen['model_name']} with "
@@ -88,10 +84,10 @@ def direct_baseline(cfg, setup, score, mod2alpha_meta):
     the seen classes; lambda on mod2alpha's validation classes): what NIWT's route through importances is compared
     with, scored on the same frozen network and test images."""
     prepared = setup.prepared
-    vectors = domain.class_vectors(cfg, prepared.class_ids, prepared.class_names)
+    vectors = domain_vectors.class_vectors(cfg, prepared.class_ids, prepared.class_names)
     row = {c: i for i, c in enumerate(prepared.class_ids)}
     seen_rows = [row[c] for c in prepared.seen_ids]
-    z = dom2alpha.standardised(vectors, seen_rows)
+    z = importance_map.standardised(vectors, seen_rows)
     seen_index = {c: i for i, c in enumerate(prepared.seen_ids)}
     weights, fit = unseen_head.direct_regression(z[seen_rows], z[[row[c] for c in prepared.unseen_ids]], setup.seen_w,
                                                  [seen_index[c] for c in mod2alpha_meta["train_class_ids"]],
@@ -103,155 +99,11 @@ def direct_baseline(cfg, setup, score, mod2alpha_meta):
     return summary, score.scored(weights, biases)[0]
 
 
-def frozen_features(model, sess, setup, test_set):
-    """features.npz: the penultimate features of the seen trainval images and of the test images, with their
-    labels, which the baselines stage (baselines.py) trains and scores on: the same features as NIWT's heads."""
-    lists = setup.prepared.lists
-    train = model.net.run(sess, lists["seen_train"].paths, {"features": model.features}, "features train")
-    return {"trainval_features": np.concatenate([train["features"], test_set.outputs[2]["features"]]),
-            "trainval_labels": np.concatenate([lists["seen_train"].labels, lists["seen_val"].labels]),
-            "trainval_seen_val": np.repeat([False, True], [len(lists["seen_train"].labels),
-                                                           len(lists["seen_val"].labels)]),
-            "seen_test_features": test_set.outputs[0]["features"], "seen_test_labels": test_set.seen.labels,
-            "unseen_test_features": test_set.outputs[1]["features"], "unseen_test_labels": test_set.unseen.labels,
-            "seen_ids": np.array(setup.prepared.seen_ids), "unseen_ids": np.array(setup.prepared.unseen_ids)}
-
-
-class Alpha2W:
-    """One graph: the frozen net (over probe paths or noise pixels) -> a new unseen head on its penultimate features,
-    its importances for fed classes, losses and training ops for the original's path ("full", from images) and the
-    cached one (the probes' frozen values fed at `cache_points`)."""
-
-    def __init__(self, cfg, spec, layer, n_seen, init_weights, mean_seen_weight, source, restore=True):
-        """restore=False leaves the network at random weights (speed benchmarks): nothing is read from ckpt_path."""
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            tf1.set_random_seed(cfg.random_seed)
-            self.net = frozen_net.FrozenNet(cfg, n_seen, layer, source, restore=restore,
-                                            zero_seen_biases=cfg.zero_seen_biases,
-                                            reinit_beta=cfg.reinit_batchnorm_beta)
-            self.seen_logits, self.activations, self.features = \
-                self.net.logits, self.net.activations, self.net.features
-            self.weights, self.biases, unseen_logits = unseen_head.build(self.features, init_weights)
-            self.classes = tf1.placeholder(tf.int32, [None], name="unseen_classes")
-            self.targets = tf1.placeholder(tf.float32, [None, self.activations.shape[-1]], name="predicted_alphas")
-            self.importances = {"full": importance.class_importance(unseen_logits, self.activations, self.classes)}
-            self.cache_points, self.fold_op, self.fold_feed = {"alpha_layer": self.activations}, None, None
-            end_points = self.net.end_points
-            folded = end_points.get(spec.folded_layer) if layer == spec.alpha_layer else None
-            if folded is not None and folded.shape[1:3] == [1, 1]:  # cache above the alpha layer, see folded_layer
-                # the layer's pre-activation, and the penultimate one: fixed per probe, so no forward pass runs
-                self.cache_points = {"folded": folded.op.inputs[0]}
-                if end_points[spec.penultimate_layer].op.type == "Relu":
-                    self.cache_points["penultimate"] = end_points[spec.penultimate_layer].op.inputs[0]
-                kernel = slim.get_unique_variable(f"{spec.folded_layer}/weights")
-                folded_weights = tf1.get_variable("folded_alpha_weights", trainable=False,
-                                                  initializer=tf.zeros([kernel.shape[2], kernel.shape[3]]))
-                self.fold_op = folded_weights.assign(tf.reduce_sum(kernel, [0, 1]))
-                self.importances["cached"] = importance.folded_importance(
-                    unseen_logits, self.cache_points["folded"], folded_weights, self.classes)
-            elif spec.gated_head and layer == spec.alpha_layer:
-                self.importances["cached"] = self.gated_head_importance(end_points[spec.penultimate_layer],
-                                                                        unseen_logits)
-            else:  # the alpha-layer activations are fed; only the layers above them run
-                self.importances["cached"] = self.importances["full"]
-            # fed per step, so that a validation run trains one head per tuning setting in this one graph
-            self.learning_rate = tf1.placeholder_with_default(cfg.learning_rate, [], name="learning_rate")
-            self.reg_lambda = tf1.placeholder_with_default(cfg.reg_lambda, [], name="reg_lambda")
-            optimizer = unseen_head.optimizer(cfg.optimizer, self.learning_rate)
-            self.losses, self.train_ops = {}, {}
-            for path, alphas in self.importances.items():
-                self.losses[path] = unseen_head.losses(alphas, self.targets, self.weights, mean_seen_weight,
-                                                       self.reg_lambda)
-                self.train_ops[path] = optimizer.minimize(self.losses[path]["loss"], var_list=[self.weights])
-            self.saver = tf1.train.Saver([self.weights, self.biases], max_to_keep=1)
-            restored = set(slim.get_model_variables()) if restore else set()
-            self.init = tf1.variables_initializer([v for v in tf1.global_variables() if v not in restored])
-        self.graph.finalize()
-
-    def gated_head_importance(self, head, unseen_logits):
-        """The importances at the alpha layer A through a head h = relu6(z), z = A * M + c at every position (a 1x1
-        conv and batch norm), mean-pooled into the features f: sum_p dy/dA_pk = sum_j M[k, j] g_j dy/df_j, with
-        g_j = sum_p relu6'(z_pj) / (H W) the share of positions where channel j passes its gradient. g and f are
-        fixed per probe and cached ([D] each instead of the [H, W, K] map); M, the head's linear map, is read from
-        the graph at start by feeding A the unit vectors (and 0, for c). Exact; 2 [K, D] products a step."""
-        pre_activation = head.op.inputs[0]
-        gates = tf.reduce_sum(tf.gradients(tf.reduce_sum(self.features), pre_activation)[0], [1, 2])
-        self.cache_points = {"gates": gates, "penultimate": self.features}
-        channels = self.activations.shape[-1]
-        head_map = tf1.get_variable("head_map", trainable=False, initializer=tf.zeros([channels, head.shape[-1]]))
-        at_one_position = pre_activation[:, 0, 0, :]
-        self.fold_op = head_map.assign(at_one_position[:-1] - at_one_position[-1:])
-        basis = np.concatenate([np.eye(channels), np.zeros((1, channels))]).astype(np.float32)
-        self.fold_feed = {self.activations: np.tile(basis[:, None, None, :], [1, *self.activations.shape[1:3], 1])}
-        return tf.matmul(importance.class_importance(unseen_logits, self.features, self.classes) * gates, head_map,
-                         transpose_b=True)
-
-    def start(self, sess):
-        """Initialise the unseen head and optimizer, restore the frozen network."""
-        sess.run(self.init)
-        if self.net.restore is not None:
-            self.net.restore(sess)
-        if self.fold_op is not None:
-            sess.run(self.fold_op, self.fold_feed)
-
-    def reset(self, sess):
-        """The unseen head and optimizer back at their initial values (the next tuning setting starts afresh)."""
-        sess.run(self.init)
-        if self.fold_op is not None:
-            sess.run(self.fold_op, self.fold_feed)
-
-    def keep(self, sess, weights, biases):
-        """Load a head kept in memory into the variables (to save it)."""
-        self.weights.load(weights, sess)
-        self.biases.load(biases, sess)
-
-    def step(self, sess, classes, targets, cached=None, hyper=None):
-        """One training step on a batch; given `cached` (name -> the probes' values at `cache_points`): the cached
-        path, else the batch comes from the image iterator (the original's path); `hyper`: the learning_rate and
-        reg_lambda of this step (default: the config's). Returns the batch's losses."""
-        feed, path = {self.classes: classes, self.targets: targets}, "full"
-        if hyper is not None:
-            feed.update({self.learning_rate: hyper["learning_rate"], self.reg_lambda: hyper["reg_lambda"]})
-        if cached is not None:
-            feed.update({self.cache_points[name]: values for name, values in cached.items()})
-            path = "cached"
-        return sess.run([self.train_ops[path], self.losses[path]], feed)[1]
-
-
-class TestSet:
-    """Seen and unseen test images, their labels in the joint (seen first) order, and the frozen-network outputs of
-    those and of the held-out seen images (seen_val, which calibration reads): computed once on the cached path, or
-    again at each evaluation on the original's path."""
-
-    def __init__(self, prepared, n_seen):
-        self.seen, self.unseen = prepared.lists["seen_test"], prepared.lists["unseen_test"]
-        self.heldout = prepared.lists["seen_val"]
-        self.n_seen = n_seen
-        self.outputs = None
-
-    def frozen_outputs(self, model, sess, recompute):
-        """[seen test, unseen test, held-out seen] outputs: {features, seen_logits} each."""
-        if self.outputs is None or recompute:
-            fetches = {"features": model.features, "seen_logits": model.seen_logits}
-            self.outputs = [model.net.run(sess, part.paths, fetches, f"features {name}") for name, part in
-                            (("seen test", self.seen), ("unseen test", self.unseen), ("seen val", self.heldout))]
-        return self.outputs
-
-    def scores(self, outputs, weights, biases):
-        """[N, n_seen + n_unseen] scores of the images of each of `outputs` for the unseen head (weights, biases)."""
-        return [np.concatenate([o["seen_logits"], o["features"] @ weights + biases], 1) for o in outputs]
-
-    def evaluate(self, seen_scores, unseen_scores, gamma):
-        """Every metric of one head (metrics.table_metrics) and its seen-unseen curve."""
-        return metrics.table_metrics(seen_scores, self.seen.labels, unseen_scores, self.unseen.labels, self.n_seen,
-                                     gamma)
-
-
 def train(cfg, model, sess, run, hyper, evaluate, writer, verbose):
     """The epochs of one head (one tuning setting `hyper`): shuffled examples, early stopping (per epoch, or the
-    original's per iteration), evaluation, TensorBoard scalars; the epoch whose mean training loss is the lowest so far is kept (the original's
-    checkpoint rule), in memory. Returns its history, the kept epoch ({row, raw, scored, curve}) and its progress."""
+    original's per iteration), evaluation, TensorBoard scalars; the epoch whose mean training loss is the lowest so
+    far is kept (the original's checkpoint rule), in memory. Returns its history, the kept epoch ({row, raw, scored,
+    curve}) and its progress."""
     classes, probe_index = run.examples
     rng = np.random.default_rng(cfg.random_seed)
     stopping, history, best_loss, kept = UnseenHeadStopping(cfg), [], np.inf, None
@@ -290,8 +142,9 @@ def train(cfg, model, sess, run, hyper, evaluate, writer, verbose):
             if verbose:
                 print(f"early stop at iteration {iteration} (epoch {epoch}): {stopping.describe()}")
             break
-    return history, kept, {"stopped_early": stopping.should_stop, "stopping_rule": cfg.zsl_loss_estop_rule, "iterations": iteration,
-                           "steps_per_epoch": steps_per_epoch, "seconds_train": round(time.time() - start_time, 1)}
+    return history, kept, {"stopped_early": stopping.should_stop, "stopping_rule": cfg.zsl_loss_estop_rule,
+                           "iterations": iteration, "steps_per_epoch": steps_per_epoch,
+                           "seconds_train": round(time.time() - start_time, 1)}
 
 
 def table_row(cfg, kept, calibrated):
@@ -340,33 +193,6 @@ def load_setup(cfg, source):
     return Setup(spec, layer, prepared, gamma, probe_set, examples, seen_w, seen_b, init_w, settings)
 
 
-class Scorer:
-    """Scores an unseen head on the test images' frozen outputs (every metric of TestSet.evaluate), with the head as
-    it is scored: as trained, or norm-matched to the seen head."""
-
-    def __init__(self, cfg, setup, test_set):
-        self.norm_matching, self.setup, self.test_set = cfg.unseen_norm_matching, setup, test_set
-
-    def scored(self, weights, biases):
-        if self.norm_matching:
-            return unseen_head.norm_matched(weights, biases, self.setup.seen_w, self.setup.seen_b)
-        return weights, biases
-
-    def __call__(self, outputs, weights, biases, gamma=True, rule=None):
-        """The metrics and curve of a head; calibrated with the gamma the run's calibration (or `rule`, a
-        calibration record) gives this head, unless gamma=False."""
-        seen, unseen, heldout = self.test_set.scores(outputs, *self.scored(weights, biases))
-        rule = rule or self.setup.gamma
-        chosen = calibration.gamma(rule, heldout, self.setup.n_seen) if gamma and rule else None
-        row, curve = self.test_set.evaluate(seen, unseen, chosen)
-        if chosen is not None:
-            row["gamma_cal"] = chosen
-        return row, curve
-
-    def heldout_scores(self, weights, biases):
-        return self.test_set.scores(self.test_set.outputs[2:], *self.scored(weights, biases))[0]
-
-
 @dataclasses.dataclass
 class TrainingData:
     """What every tuning setting trains on: the examples, their predicted alphas, and the probes (their frozen
@@ -380,8 +206,8 @@ class TrainingData:
 def fit_unseen_head(cfg, setup, model, sess, class_alphas, out, start_time):
     """Precompute the frozen outputs, evaluate the initial head, train one head per setting (one, or a validation
     run's tuning grid) and keep the selected one; its kept epoch's head is saved in `out`."""
-    cached, test_set = cfg.cache_frozen_features, TestSet(setup.prepared, setup.n_seen)
-    score = Scorer(cfg, setup, test_set)
+    cached, test_set = cfg.cache_frozen_features, gzsl_scoring.TestSet(setup.prepared, setup.n_seen)
+    score = gzsl_scoring.Scorer(cfg, setup, test_set)
     model.start(sess)
     precompute_start = time.time()
     probe_source = setup.probe_set.pixels if setup.probe_set.paths is None else setup.probe_set.paths
@@ -468,7 +294,7 @@ def write_outputs(out, cfg, setup, fit, results, marks, features, direct_weights
              seen_biases=setup.seen_b, unseen_ids=np.array(setup.prepared.unseen_ids),
              seen_ids=np.array(setup.prepared.seen_ids), direct_weights=direct_weights)
     np.savez(os.path.join(out, "features.npz"), **features)
-    io.write_json(os.path.join(out, "results.json"), results)
+    fileio.write_json(os.path.join(out, "results.json"), results)
     title = f"alpha2w {cfg.dataset} {cfg.model_name} {cfg.modality}"
     plots.plot_curves(os.path.join(out, "accuracy.png"), fit["history"], ["T1", "U", "S", "H"], "per-class top-1",
                       title)
@@ -499,7 +325,8 @@ def main(argv=None):
     if args.print_config:
         return config.print_resolved(cfg)
     setup = load_setup(cfg, args.config)
-    model = Alpha2W(cfg, setup.spec, setup.layer, setup.n_seen, setup.init_w, setup.seen_w.mean(1), args.config)
+    model = transfer_graph.Alpha2W(cfg, setup.spec, setup.layer, setup.n_seen, setup.init_w, setup.seen_w.mean(1),
+                                   args.config)
     channels = int(model.activations.shape[-1])
     class_alphas, mod2alpha_meta = predicted_alphas(cfg, setup.prepared, channels, args.config)
     config.settle(cfg, "n_alphas", channels, args.config, f"the channels of {setup.layer}")
@@ -513,12 +340,12 @@ def main(argv=None):
           + (f"; calibrated stacking by {setup.gamma['rule']}" if setup.gamma else ""))
     image_paths = (setup.probe_set.paths or []) + setup.prepared.lists["seen_test"].paths + \
         setup.prepared.lists["unseen_test"].paths
-    with io.atomic_dir(cfg.ckpt_dir) as out, tf1.Session(graph=model.graph) as sess, \
+    with fileio.atomic_dir(cfg.ckpt_dir) as out, tf1.Session(graph=model.graph) as sess, \
             input_pipeline.naming_bad_images(image_paths):
         fit = fit_unseen_head(cfg, setup, model, sess, class_alphas, out, start_time)
         direct, direct_weights = direct_baseline(cfg, setup, fit["score"], mod2alpha_meta)
         results, marks = results_record(cfg, setup, fit, direct, args.config)
-        features = frozen_features(model, sess, setup, fit["score"].test_set)
+        features = gzsl_scoring.frozen_features(model, sess, setup, fit["score"].test_set)
         write_outputs(out, cfg, setup, fit, results, marks, features, direct_weights)
     print_summary(cfg, results)
 

@@ -6,9 +6,9 @@ experiment's domain vectors (unit L2 norm per class), and scored exactly as NIWT
 AUSUC, and calibrated stacking with a gamma their validation run selected. Hyperparameters (and a ranking model's
 epoch) are chosen as NIWT's are: a validation run fits every setting on its seen classes and scores it by H at
 gamma 0 on its val classes (seen classes held out of the finetuning, playing the unseen ones); the final run fits
-the setting of the best H, pooled over its validation runs (`hyperparameters_from`), on every seen class. Ties go to the first
-setting in grid order; a choice on an edge of its grid (or at the epoch budget's end) is printed and recorded
-(`grid_edges`). A final run without a validation run selects on mod2alpha's held-out seen classes instead.
+the setting of the best H, pooled over its validation runs (`hyperparameters_from`), on every seen class. Ties go
+to the first setting in grid order; a choice on an edge of its grid (or at the epoch budget's end) is printed and
+recorded (`grid_edges`). A final run without a validation run selects on mod2alpha's held-out seen classes instead.
 Written to <ckpt_dir>/baselines/ (results.json, and one picture of every method's seen-unseen curve with NIWT's).
 """
 import collections
@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from utils import calibration, config, domain, experiment, io, metrics, plots, splits, tuning, zsl_baselines
+from utils import calibration, config, domain_vectors, experiment, fileio, metrics, plots, splits, tuning, zsl_baselines
 from utils.tuning import CRITERION
 from utils.zsl_baselines import RANKING_EPOCHS
 from utils.cli import UserError, config_args, main_guard
@@ -26,7 +26,7 @@ def load_features(cfg, prepared, source):
     path = os.path.join(cfg.ckpt_dir, "features.npz")
     if not os.path.isfile(path):
         raise UserError(f"{path}: not found; run alpha2w.py with {source} first (it writes the frozen features)")
-    features = io.read_npz(path, "alpha2w.py (it writes the frozen features)")
+    features = fileio.read_npz(path, "alpha2w.py (it writes the frozen features)")
     if features["seen_ids"].tolist() != prepared.seen_ids or features["unseen_ids"].tolist() != prepared.unseen_ids:
         raise UserError(f"{path}: its classes are not those of {cfg.prepared_dir}; rerun alpha2w.py")
     return features
@@ -34,7 +34,7 @@ def load_features(cfg, prepared, source):
 
 def class_matrix(cfg, prepared):
     """[n_seen + n_unseen, A] domain vectors at unit L2 norm (the xlsa17 convention), seen classes first."""
-    vectors = domain.class_vectors(cfg, prepared.class_ids, prepared.class_names)
+    vectors = domain_vectors.class_vectors(cfg, prepared.class_ids, prepared.class_names)
     return zsl_baselines.unit_rows(vectors[[prepared.class_ids.index(c)
                                             for c in prepared.seen_ids + prepared.unseen_ids]])
 
@@ -44,7 +44,7 @@ def class_split(cfg, prepared, source):
     path = os.path.join(cfg.dom2alpha_ckpt_dir, "mod2alpha.json")
     if not os.path.isfile(path):
         raise UserError(f"{path}: not found; run mod2alpha.py with {source} first")
-    meta = io.read_json(path, "mod2alpha.py", ("train_class_ids", "val_class_ids"))
+    meta = fileio.read_json(path, "mod2alpha.py", ("train_class_ids", "val_class_ids"))
     index = {c: i for i, c in enumerate(prepared.seen_ids)}
     return [index[c] for c in meta["train_class_ids"]], [index[c] for c in meta["val_class_ids"]]
 
@@ -89,7 +89,7 @@ def pooled_selection(baseline, paths):
     baseline (tuning.pooled_choice: the first of equals in grid order)."""
     tables = []
     for path in paths:
-        record = io.read_json(path, "baselines.py on the validation run", ("methods",))
+        record = fileio.read_json(path, "baselines.py on the validation run", ("methods",))
         rows = {row["method"]: row for row in record["methods"]}
         if "settings" not in rows.get(baseline.name, {}):
             raise UserError(f"{path}: no selection table of {baseline.name}; rerun baselines.py on the validation "
@@ -136,7 +136,7 @@ def validation_gammas(cfg, prepared):
         raise UserError(f"{path}: not found ('calibration_gamma' names its validation run); run baselines.py on the "
                         "validation run's config first")
     return {row["method"]: {"rule": cfg.calibration_rule, **calibration.validation_selection(row, path)}
-            for row in io.read_json(path, "baselines.py on the validation run", ("methods",))["methods"]}
+            for row in fileio.read_json(path, "baselines.py on the validation run", ("methods",))["methods"]}
 
 
 def validation_tables(cfg, prepared, source):
@@ -177,7 +177,8 @@ def run_baseline(baseline, features, S, cfg, choice, gammas):
     """A final run: fit the chosen setting (`choice(baseline)`: from the validation runs, or on held-out classes)
     on every seen class and score the test images. A validation run (`choice` None): fit every setting on its seen
     classes, score each on its val classes (its "unseen" ones), keep the highest H at gamma 0 (NIWT's criterion;
-    the first of equals in grid order), and select its calibration gamma (best H on that setting's curve), which the final run applies."""
+    the first of equals in grid order), and select its calibration gamma (best H on that setting's curve), which the
+    final run applies."""
     start = time.time()
     X, labels, n_seen = features["trainval_features"], features["trainval_labels"], len(features["seen_ids"])
     if choice is None:
@@ -208,7 +209,7 @@ def run_baseline(baseline, features, S, cfg, choice, gammas):
 
 def reference_curves(cfg, features):
     """NIWT's kept head (alpha2w's unseen_head.npz) and the ridge baseline's, scored on the same features."""
-    head = io.read_npz(os.path.join(cfg.ckpt_dir, "unseen_head.npz"), "alpha2w.py")
+    head = fileio.read_npz(os.path.join(cfg.ckpt_dir, "unseen_head.npz"), "alpha2w.py")
     n_seen = len(features["seen_ids"])
     curves = {}
     for name, weights, biases in (("NIWT", head["scored_weights"], head["scored_biases"]),
@@ -244,8 +245,8 @@ def main(argv=None):
               + f" | AUSUC {record['AUSUC']:.3f} | {record['seconds']:.1f}s"
               + (f" | on the grid's edge: {', '.join(record['grid_edges'])}" if record["grid_edges"] else ""),
               flush=True)
-    with io.atomic_dir(os.path.join(cfg.ckpt_dir, "baselines")) as out:
-        io.write_json(os.path.join(out, "results.json"), {
+    with fileio.atomic_dir(os.path.join(cfg.ckpt_dir, "baselines")) as out:
+        fileio.write_json(os.path.join(out, "results.json"), {
             "dataset": cfg.dataset, "model_name": cfg.model_name, "modality": cfg.modality,
             "split": prepared.info["split"], "methods": records, "selected_on": selected_on,
             "config": config.resolved_dict(cfg),

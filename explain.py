@@ -15,7 +15,8 @@ import time
 
 import numpy as np
 
-from utils import config, dom2alpha, domain, experiment, explanation, frozen_net, input_pipeline, io, metrics
+from utils import config, domain_vectors, experiment, explanation, fileio, frozen_net, importance_map, input_pipeline
+from utils import metrics
 from utils import nets_factory, plots, preprocessing, splits
 from utils import cli
 from utils.cli import UserError, main_guard
@@ -39,7 +40,7 @@ def trained_head(cfg, prepared, source):
     for path in (head_path, results_path):
         if not os.path.isfile(path):
             raise UserError(f"{path}: not found; run alpha2w.py with {source} first ('ckpt_dir')")
-    head = io.read_npz(head_path, "alpha2w.py")
+    head = fileio.read_npz(head_path, "alpha2w.py")
     if head["unseen_ids"].tolist() != prepared.unseen_ids or head["seen_ids"].tolist() != prepared.seen_ids:
         raise UserError(f"{head_path}: its classes are not those of {cfg.prepared_dir}; rerun alpha2w.py")
     return head["scored_weights"].astype(np.float32), head["scored_biases"].astype(np.float32)
@@ -50,8 +51,8 @@ def inverse_map(cfg, prepared, targets, source):
     meta_path = os.path.join(cfg.dom2alpha_ckpt_dir, "mod2alpha.json")
     if not os.path.isfile(meta_path):
         raise UserError(f"{meta_path}: not found; run mod2alpha.py with {source} first")
-    meta = io.read_json(meta_path, "mod2alpha.py", ("train_class_ids", "val_class_ids"))
-    alphas, rows = dom2alpha.load_alphas(cfg, prepared, source)
+    meta = fileio.read_json(meta_path, "mod2alpha.py", ("train_class_ids", "val_class_ids"))
+    alphas, rows = importance_map.load_alphas(cfg, prepared, source)
     row_of = {c: i for i, c in enumerate(prepared.class_ids)}
     return explanation.InverseMap(alphas, rows, targets, [row_of[c] for c in meta["train_class_ids"]],
                                   [row_of[c] for c in meta["val_class_ids"]])
@@ -131,9 +132,9 @@ class Naming:
 
 
 def load_naming(cfg, prepared, top_names, source):
-    vectors, names = domain.named_class_vectors(cfg, prepared.class_ids, prepared.class_names,
+    vectors, names = domain_vectors.named_class_vectors(cfg, prepared.class_ids, prepared.class_names,
                                                 prepared.attribute_names)
-    targets = dom2alpha.standardised(vectors, [prepared.class_ids.index(c) for c in prepared.seen_ids])
+    targets = importance_map.standardised(vectors, [prepared.class_ids.index(c) for c in prepared.seen_ids])
     inverse = inverse_map(cfg, prepared, targets, source)
     coefficients = inverse.neuron_coefficients()
     joint_ids = prepared.seen_ids + prepared.unseen_ids  # the column order of the joint logits
@@ -162,7 +163,7 @@ def faithfulness(naming, unseen, labels, n_seen, top_neurons):
     truth = naming.truth
     words_true, chance = explanation.precision_at_1(naming.inverse(unseen["true_alpha"]), [truth[c] for c in labels])
     classes = sorted(set(labels.tolist()))
-    class_mean = np.stack([dom2alpha.unit_rows(unseen["true_alpha"][labels == c]).mean(0) for c in classes])
+    class_mean = np.stack([importance_map.unit_rows(unseen["true_alpha"][labels == c]).mean(0) for c in classes])
     names_true, names_chance = explanation.neuron_name_precision(class_mean, naming.coefficients,
                                                                  [truth[c] for c in classes], top_neurons)
     names_auc = explanation.neuron_name_auc(class_mean, naming.coefficients, [truth[c] for c in classes])
@@ -224,12 +225,12 @@ def summary_lines(cfg, layer, naming, accuracy, faith):
 
 
 def write_outputs(out, cfg, layer, naming, report, summary, cards):
-    io.write_lines(os.path.join(out, "neuron_names.tsv"), ["neuron\tname\tcoefficients"] + [
+    fileio.write_lines(os.path.join(out, "neuron_names.tsv"), ["neuron\tname\tcoefficients"] + [
         f"{k}\t{', '.join(n for n, _ in row) or '-'}\t{', '.join(f'{c:.3f}' for _, c in row)}"
         for k, row in enumerate(naming.neuron_table)])
-    io.write_text(os.path.join(out, "index.html"), explanation.html_page(
+    fileio.write_text(os.path.join(out, "index.html"), explanation.html_page(
         f"NIWT explanations: {cfg.dataset} {cfg.model_name} {cfg.modality}", summary, cards, naming.neuron_table))
-    io.write_json(os.path.join(out, "explanations.json"), {
+    fileio.write_json(os.path.join(out, "explanations.json"), {
         "dataset": cfg.dataset, "model_name": cfg.model_name, "modality": cfg.modality, "layer_name": layer,
         "inverse_map": {"lambda": naming.inverse.lam, "val_cosine": naming.inverse.val_cosine,
                         "grid": naming.inverse.grid,
@@ -256,7 +257,7 @@ def main(argv=None):
     chosen = images_to_explain(cfg, prepared, args.max_images, args.n_show)
     model = Explainer(cfg, layer, n_seen, head, args.config)
     results = {}
-    with io.atomic_dir(os.path.join(cfg.ckpt_dir, "explanations")) as out, tf1.Session(graph=model.graph) as sess:
+    with fileio.atomic_dir(os.path.join(cfg.ckpt_dir, "explanations")) as out, tf1.Session(graph=model.graph) as sess:
         with input_pipeline.naming_bad_images([p for paths, _, _ in chosen.values() for p in paths]):
             model.net.restore(sess)
             for kind, (image_paths, labels, show) in chosen.items():

@@ -10,10 +10,10 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from utils import config, dom2alpha, domain, experiment, io, plots, splits
+from utils import config, domain_vectors, experiment, fileio, importance_map, plots, splits
 from utils.cli import UserError, config_args, main_guard
 from utils.tf_compat import tf, tf1
-from utils.training import log10_grid
+from utils.grids import log10_grid
 
 
 def split_classes(cfg, prepared, source):
@@ -29,23 +29,23 @@ def split_classes(cfg, prepared, source):
 class Trainer:
     """The graph of one mod2alpha run: the class-level cosine objective, or the original's per-image minibatches."""
 
-    def __init__(self, cfg, domain_vectors, train, n_train_images):
+    def __init__(self, cfg, class_vectors, train, n_train_images):
         self.cfg = cfg
         self.class_level = cfg.class_level_loss and cfg.alpha_loss_type == "cd" and cfg.dom2alpha_lambda_reg == 0
         self.steps_per_epoch = int(np.ceil(n_train_images / cfg.dom2alpha_batch_size))
         self.graph = tf.Graph()
         with self.graph.as_default():
             tf1.set_random_seed(cfg.random_seed)
-            table = tf.constant(domain_vectors.astype(np.float32))
-            net = dom2alpha.network(cfg, cfg.n_alphas)
+            table = tf.constant(class_vectors.astype(np.float32))
+            net = importance_map.network(cfg, cfg.n_alphas)
             if self.class_level:
-                self.loss = dom2alpha.class_level_cd_loss(net(tf.gather(table, train.classes)), train)
+                self.loss = importance_map.class_level_cd_loss(net(tf.gather(table, train.classes)), train)
             else:
                 dataset = tf.data.Dataset.from_tensor_slices((train.class_index, train.alphas.astype(np.float32)))
                 dataset = dataset.shuffle(len(train.alphas), seed=cfg.random_seed, reshuffle_each_iteration=True)
                 self.iterator = tf1.data.make_initializable_iterator(dataset.batch(cfg.dom2alpha_batch_size))
                 rows, alphas = self.iterator.get_next()
-                self.loss = dom2alpha.per_image_loss(net(tf.gather(table, rows)), alphas, cfg)
+                self.loss = importance_map.per_image_loss(net(tf.gather(table, rows)), alphas, cfg)
             self.train_op = tf1.train.AdamOptimizer(cfg.learning_rate).minimize(self.loss)
             self.all_predictions = net(table)
             self.saver = tf1.train.Saver(tf1.trainable_variables("dom2alpha"), max_to_keep=1)
@@ -72,8 +72,8 @@ def fit_ridge(cfg, vectors, train, val, source):
     """The closed-form ridge baseline; lambda from its grid by val loss (cosine distance)."""
     results = []
     for lam in log10_grid(cfg.ridge_lambda, "ridge_lambda", source):
-        predictions = dom2alpha.ridge_predict(vectors, dom2alpha.ridge_fit(vectors, train, lam))
-        results.append((dom2alpha.agreement(predictions, val), lam, predictions))
+        predictions = importance_map.ridge_predict(vectors, importance_map.ridge_fit(vectors, train, lam))
+        results.append((importance_map.agreement(predictions, val), lam, predictions))
     metrics, lam, predictions = min(results, key=lambda r: r[0]["loss"])
     return {"lambda": lam, **metrics, "grid": [{"lambda": r[1], **r[0]} for r in results]}, predictions
 
@@ -87,7 +87,7 @@ def fit_map(cfg, trainer, sess, val, out):
     """The epochs; the checkpoint (in `out`) and predictions of the epoch with the lowest val-class loss are kept.
     Returns the initial val metrics, the history and the best epoch's row (with its predictions)."""
     sess.run(trainer.init)
-    initial = dom2alpha.agreement(sess.run(trainer.all_predictions), val, cfg.alpha_loss_type, cfg.cdl1_reg)
+    initial = importance_map.agreement(sess.run(trainer.all_predictions), val, cfg.alpha_loss_type, cfg.cdl1_reg)
     print(f"initial val loss {initial['loss']:.4f}; a val class's own mean alpha direction would reach cosine "
           f"{val.oracle_cosine:.4f}")
     history, best = [], None
@@ -95,7 +95,7 @@ def fit_map(cfg, trainer, sess, val, out):
         epoch_start = time.time()
         train_loss = trainer.epoch(sess)
         predictions = sess.run(trainer.all_predictions)
-        val_metrics = dom2alpha.agreement(predictions, val, cfg.alpha_loss_type, cfg.cdl1_reg)
+        val_metrics = importance_map.agreement(predictions, val, cfg.alpha_loss_type, cfg.cdl1_reg)
         improved = best is None or val_metrics["loss"] < best["val_loss"]
         row = {"epoch": epoch, "train_loss": train_loss, **{f"val_{k}": v for k, v in val_metrics.items()}}
         history.append(row)
@@ -116,14 +116,14 @@ def main(argv=None):
     if args.print_config:
         return config.print_resolved(cfg)
     prepared = splits.load_prepared(cfg.prepared_dir)
-    vectors = domain.class_vectors(cfg, prepared.class_ids, prepared.class_names)
+    vectors = domain_vectors.class_vectors(cfg, prepared.class_ids, prepared.class_names)
     config.settle(cfg, "n_attr", vectors.shape[1], config_path, f"the {cfg.modality} vectors")
-    alphas, rows = dom2alpha.load_alphas(cfg, prepared, config_path)
+    alphas, rows = importance_map.load_alphas(cfg, prepared, config_path)
     train_ids, val_ids = split_classes(cfg, prepared, config_path)
     row_of = {c: i for i, c in enumerate(prepared.class_ids)}
     in_train = np.isin(rows, [row_of[c] for c in train_ids])
-    train = dom2alpha.AlphaTargets.build(rows[in_train], alphas[in_train])
-    val = dom2alpha.AlphaTargets.build(rows[~in_train], alphas[~in_train])
+    train = importance_map.AlphaTargets.build(rows[in_train], alphas[in_train])
+    val = importance_map.AlphaTargets.build(rows[~in_train], alphas[~in_train])
     print(f"mod2alpha {cfg.dataset} {cfg.modality} ({cfg.n_attr}-d) -> {cfg.n_alphas} alphas: {len(train_ids)} train "
           f"classes ({in_train.sum()} images), {len(val_ids)} val classes ({(~in_train).sum()} images), "
           f"{cfg.dom2alpha_model} model, {cfg.alpha_loss_type} loss")
@@ -133,12 +133,12 @@ def main(argv=None):
     print(f"{'class-level' if trainer.class_level else 'per-image'} objective, {trainer.steps_per_epoch} steps per "
           f"epoch; ridge baseline (lambda {ridge['lambda']:g}): val cosine {ridge['cosine']:.4f} spearman "
           f"{ridge['spearman']:.4f}")
-    with io.atomic_dir(cfg.dom2alpha_ckpt_dir) as out, tf1.Session(graph=trainer.graph) as sess:
+    with fileio.atomic_dir(cfg.dom2alpha_ckpt_dir) as out, tf1.Session(graph=trainer.graph) as sess:
         initial, history, best = fit_map(cfg, trainer, sess, val, out)
         tf1.train.update_checkpoint_state(out, "model.ckpt")  # relative, so the folder can be renamed
-        io.write_npy(os.path.join(out, "class_alphas.npy"), best.pop("predictions").astype(np.float32))
-        io.write_npy(os.path.join(out, "class_alphas_ridge.npy"), ridge_predictions.astype(np.float32))
-        io.write_json(os.path.join(out, "mod2alpha.json"), {
+        fileio.write_npy(os.path.join(out, "class_alphas.npy"), best.pop("predictions").astype(np.float32))
+        fileio.write_npy(os.path.join(out, "class_alphas_ridge.npy"), ridge_predictions.astype(np.float32))
+        fileio.write_json(os.path.join(out, "mod2alpha.json"), {
             "dataset": cfg.dataset, "modality": cfg.modality, "n_attr": cfg.n_attr, "n_alphas": cfg.n_alphas,
             "class_ids": prepared.class_ids, "class_names": prepared.class_names, "seen_ids": prepared.seen_ids,
             "unseen_ids": prepared.unseen_ids, "train_class_ids": train_ids, "val_class_ids": val_ids,

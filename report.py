@@ -6,7 +6,7 @@ mean +- std) next to published reference rows, and writes it to --out.
 """
 import argparse
 
-from utils import io, report
+from utils import fileio, results_table
 from utils.cli import UserError, main_guard
 
 
@@ -17,11 +17,11 @@ def main(argv=None):
     parser.add_argument("--out", default="ckpt/gzsl_table.md", help="where the table is written (markdown)")
     parser.add_argument("--no-references", action="store_true", help="leave out the published reference rows")
     args = parser.parse_args(argv)
-    found = report.find_results(args.paths)
+    found = results_table.find_results(args.paths)
     if not found:
         raise UserError(f"{', '.join(args.paths)}: no results.json; run alpha2w.py (or run_pipeline.sh) first")
-    text = report.markdown(found, references=not args.no_references)
-    io.write_text(args.out, text)
+    text = results_table.markdown(found, references=not args.no_references)
+    fileio.write_text(args.out, text)
     print(text + f"\n({len(found)} runs; written to {args.out})")
 
 

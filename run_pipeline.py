@@ -5,17 +5,16 @@ run (a validation run first where the dataset has one) the conversion of pretrai
 finetuning, alpha extraction, then mod2alpha, alpha2w and the baselines for --seeds seeds (3 by default) on the one
 finetuned network, and the explanations of the first seed, with the shipped configs; prints the GZSL table (several
 seeds: mean +- std). A final run's seed reads its calibration from the validation run's same seed, and the selection
-of alpha2w's learning_rate and reg_lambda (and the baselines') pooled over the validation run's seeds. A stage whose outputs exist and match its config and inputs is skipped
-(`--force STAGE` redoes it, and so every later stage that reads its outputs); the first failing stage stops the
-pipeline with its message.
+of alpha2w's learning_rate and reg_lambda (and the baselines') pooled over the validation run's seeds. A stage whose
+outputs exist and match its config and inputs is skipped (`--force STAGE` redoes it, and so every later stage that
+reads its outputs); the first failing stage stops the pipeline with its message.
 """
 import argparse
 import os
-import subprocess
 import sys
 import time
 
-from utils import experiment, io, pipeline, report
+from utils import experiment, fileio, pipeline, results_table, step_log
 from utils.cli import UserError, main_guard
 
 
@@ -55,7 +54,7 @@ class Plan:
             self.out_root, self.folders = None, ()
         if "generate" in entry:
             raw = self.rooted(entry["generate"])
-            self.add("generate", raw, None, f"generate {raw['out']}")
+            self.add("generate", raw, None, f"generate {raw['out']}", "generate")
         # a run without the chosen net or modality is left out (the vgg_16 runs of a dataset may lack its
         # validation run); a choice that leaves nothing is an error
         runs = [run for run in entry["runs"]
@@ -68,14 +67,15 @@ class Plan:
                 if stage == "finetune":  # pretrained weights that ship in another format: converted first
                     for net, raw in pipeline.conversions(table, run, args.net):
                         raw = self.rooted(raw)
-                        self.add("convert", raw, None, f"convert {net}: {raw['out']}")
+                        self.add("convert", raw, None, f"convert {net}: {raw['out']}", f"convert-{net}")
                 for path in pipeline.stage_configs(table, stage, run, args.net, args.modality):
                     label = f"{stage} {run}: {os.path.relpath(path, pipeline.ROOT)}"
+                    name = f"{stage}-{run}-{os.path.splitext(os.path.basename(path))[0]}"
                     if stage not in pipeline.SEEDED_STAGES:
-                        self.add_config(stage, path, label, args.seed)
+                        self.add_config(stage, path, label, args.seed, name)
                         continue
                     for seed in self.seeds(stage, path):
-                        self.add_config(stage, path, f"{label} (seed {seed})", seed)
+                        self.add_config(stage, path, f"{label} (seed {seed})", seed, f"{name}-seed{seed}")
 
     def seeds(self, stage, path):
         """The seeds an experiment config runs with: its own (or --seed) and the next --seeds - 1; the
@@ -87,7 +87,7 @@ class Plan:
         """A final run's configs whose `hyperparameters_from` names a validation run pool that run's seeds of this
         invocation (`tuning_seeds`), so that every seed trains with one choice."""
         if stage not in pipeline.SEEDED_STAGES or self.args.seeds == 1 or \
-                not experiment.is_run_name(io.read_json(path).get("hyperparameters_from")):
+                not experiment.is_run_name(fileio.read_json(path).get("hyperparameters_from")):
             return {}
         return {"tuning_seeds": self.seeds("alpha2w", path)}
 
@@ -95,7 +95,7 @@ class Plan:
         """A stage's arguments from the table itself (generate, convert) under the variant's output root."""
         return pipeline.rerooted(raw, pipeline.ROOT, self.out_root, self.folders) if self.out_root else raw
 
-    def add_config(self, stage, path, label, seed):
+    def add_config(self, stage, path, label, seed, name):
         """A step on a shipped config, or on a derived one: another seed of an experiment config (its output
         folders carry the seed), another output root (--out / --seed)."""
         if not os.path.isfile(path):
@@ -108,40 +108,51 @@ class Plan:
             if overrides or (seed is not None and seed != pipeline.resolved_config(stage, path)["random_seed"]):
                 path = pipeline.seeded_config(path, seed, os.path.join(pipeline.ROOT, "ckpt", "configs"), overrides)
             raw = pipeline.resolved_config(stage, path)
-        self.add(stage, raw, path, label)
+        self.add(stage, raw, path, label, name)
 
-    def add(self, stage, raw, path, label):
+    def add(self, stage, raw, path, label, name):
         if self.args.until and pipeline.STAGE_ORDER.index(stage) > pipeline.STAGE_ORDER.index(self.args.until):
             return
-        self.steps.append(pipeline.Step(stage, raw, path, label))
+        self.steps.append(pipeline.Step(stage, raw, path, label, name))
 
 
 def execute(plan, forced):
-    """Run the plan's stages in order; a stage is redone when forced, out of date, or when it reads what a stage
-    redone in this invocation wrote (even if that came out byte-identical). Returns the results files of alpha2w and
-    the baselines."""
+    """Run the plan's stages in order, one console line each (the step's full output goes to its log); a stage is
+    redone when forced, out of date, or when it reads what a stage redone in this invocation wrote (even if that came
+    out byte-identical). Returns the results files of alpha2w and the baselines."""
     started, total = time.time(), len(plan.steps)
     redone = []  # folders (or checkpoint prefixes) written by the stages redone so far
+    logs = os.path.join(plan.out_root or pipeline.ROOT, "logs", plan.args.dataset)
+    print(f"{total} steps; each step's full output is in {shown(logs)}/", flush=True)
     for number, step in enumerate(plan.steps, 1):
-        print(f"==> [{number}/{total}] {step.label}", flush=True)
+        head = f"==> [{number}/{total}] {step.label}"
         fingerprint = step.fingerprint()
         must_run = step.stage.name in forced or "all" in forced or step.reads_from(redone)
         if not must_run and step.up_to_date(fingerprint):
-            print(f"    up to date: {os.path.relpath(step.output, pipeline.ROOT)} matches its config and inputs "
-                  f"(--force {step.stage.name} redoes it)", flush=True)
+            print(f"{head}: up to date (--force {step.stage.name} redoes it)", flush=True)
             continue
         stage_start = time.time()
         step.discard_finished()
-        done = subprocess.run(step.argv(), cwd=step.stage.base)
-        if done.returncode != 0:
-            print(f"pipeline stopped at [{number}/{total}] {step.label}: exit code {done.returncode} (its message is "
-                  "above); fix it and rerun: finished stages are skipped", file=sys.stderr)
-            sys.exit(done.returncode)
+        log_path = os.path.join(logs, f"{number:02d}-{step.name}.log")
+        code, last = step_log.run(step.argv(), step.stage.base, log_path, head)
+        if code != 0:
+            print(f"{head}: failed, exit code {code}; the end of its log {shown(log_path)}:", file=sys.stderr)
+            print("\n".join("    " + line for line in last), file=sys.stderr)
+            print(f"pipeline stopped at [{number}/{total}] {step.label}: fix it and rerun (finished stages are "
+                  "skipped)", file=sys.stderr)
+            sys.exit(code)
         step.write_stamp(fingerprint, time.time() - stage_start)
         redone.append(step.produced)
-        print(f"    done in {time.time() - stage_start:.1f} s ({(time.time() - started) / 60:.1f} min so far)",
-              flush=True)
+        summary = [line for line in last if not line[:1].isspace()] or last or ["(no output)"]
+        print(f"{head}: done in {time.time() - stage_start:.1f} s ({(time.time() - started) / 60:.1f} min so far), "
+              f"log {os.path.basename(log_path)}\n    {summary[-1]}", flush=True)
     return [step.output for step in plan.steps if step.stage.name in ("alpha2w", "baselines")]
+
+
+def shown(path):
+    """`path` relative to the working folder when it lies inside it, else as it is."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 @main_guard
@@ -154,8 +165,8 @@ def main(argv=None):
     if results:
         out_root = plan.out_root or pipeline.ROOT
         table_path = os.path.join(out_root, "ckpt", f"gzsl_table_{args.dataset}.md")
-        text = report.markdown(results)
-        io.write_text(table_path, text)
+        text = results_table.markdown(results)
+        fileio.write_text(table_path, text)
         print(f"\nGZSL results ({args.dataset}; {(time.time() - start) / 60:.1f} min):\n\n{text}\nwritten to "
               f"{table_path}")
 

@@ -17,11 +17,11 @@ import types
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
+# this checkout's modules, not another's on the path
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import alpha2w
 from flops import counted_flops
-from utils import nets_factory
+from utils import nets_factory, transfer_graph
 from utils.tf_compat import tf1
 
 N_SEEN, N_UNSEEN = 40, 10
@@ -39,7 +39,7 @@ def seconds_per_step(name, batch_size, full_steps, cached_steps):
     spec = nets_factory.get_spec(name)
     rng = np.random.default_rng(0)
     init = rng.normal(size=(spec.penultimate_dims, N_UNSEEN)) * 0.01
-    model = alpha2w.Alpha2W(config(spec, name, batch_size), spec, spec.alpha_layer, N_SEEN, init,
+    model = transfer_graph.Alpha2W(config(spec, name, batch_size), spec, spec.alpha_layer, N_SEEN, init,
                             init.mean(1), "benchmark", restore=False)
     size = spec.default_image_size
     pixels = rng.integers(0, 256, size=((full_steps + 1) * batch_size, size, size, 3), dtype=np.uint8)

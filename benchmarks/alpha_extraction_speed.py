@@ -13,7 +13,8 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
+# this checkout's modules, not another's on the path
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from flops import counted_flops, matmul_gflops
 from utils import importance, nets_factory

@@ -11,9 +11,10 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
+# this checkout's modules, not another's on the path
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils import io, report
+from utils import fileio, results_table
 
 
 def mean_std(values):
@@ -25,8 +26,8 @@ def main():
     parser.add_argument("paths", nargs="+", help="alpha2w results.json files or folders")
     args = parser.parse_args()
     groups = collections.defaultdict(lambda: collections.defaultdict(list))
-    for path in report.find_results(args.paths):
-        results = io.read_json(path)
+    for path in results_table.find_results(args.paths):
+        results = fileio.read_json(path)
         if results.get("split") != "proposed":  # validation runs select; they apply no calibration
             continue
         key = (results["dataset"], results["model_name"], results["modality"])

@@ -17,10 +17,11 @@ import types
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
+# this checkout's modules, not another's on the path
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from utils import nets_factory, seen_configs
-from utils.training import log10_grid
+from utils.grids import log10_grid
 
 DEFAULT = "seen_pretraining/arg_configs/seen_finetune/CUB_001_050_efficientnet_lite0_seen_proposed_finetune.json"
 

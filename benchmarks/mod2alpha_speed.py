@@ -12,10 +12,11 @@ import types
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
+# this checkout's modules, not another's on the path
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import mod2alpha
-from utils import dom2alpha
+from utils import importance_map
 from utils.tf_compat import tf1
 
 
@@ -26,7 +27,7 @@ def seconds_per_epoch(cfg, vectors, train, val, epochs):
         start = time.perf_counter()
         for _ in range(epochs):
             trainer.epoch(sess)
-            metrics = dom2alpha.agreement(sess.run(trainer.all_predictions), val)
+            metrics = importance_map.agreement(sess.run(trainer.all_predictions), val)
         return (time.perf_counter() - start) / epochs, trainer.steps_per_epoch, metrics
 
 
@@ -42,10 +43,11 @@ def main():
     n_classes = sum(args.classes)
     vectors = rng.uniform(0, 100, size=(n_classes, args.n_attr))
     class_index = np.repeat(np.arange(n_classes), args.images)
-    alphas = rng.normal(size=(n_classes, args.n_alphas))[class_index] + rng.normal(size=(len(class_index), args.n_alphas))
+    class_means = rng.normal(size=(n_classes, args.n_alphas))
+    alphas = class_means[class_index] + rng.normal(size=(len(class_index), args.n_alphas))
     in_train = class_index < args.classes[0]
-    train = dom2alpha.AlphaTargets.build(class_index[in_train], alphas[in_train])
-    val = dom2alpha.AlphaTargets.build(class_index[~in_train], alphas[~in_train])
+    train = importance_map.AlphaTargets.build(class_index[in_train], alphas[in_train])
+    val = importance_map.AlphaTargets.build(class_index[~in_train], alphas[~in_train])
     print(f"mod2alpha epoch, {args.classes[0]} + {args.classes[1]} classes x {args.images} images, {args.n_attr} -> "
           f"{args.n_alphas}, linear, cd, batch 64, {os.cpu_count()} CPU cores")
     for class_level in (True, False):

@@ -12,9 +12,10 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
+# this checkout's modules, not another's on the path
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils import io, report
+from utils import fileio, results_table
 
 COLUMNS = ("T1", "U", "S", "H", "H_cal", "AUSUC")
 
@@ -22,8 +23,8 @@ COLUMNS = ("T1", "U", "S", "H", "H_cal", "AUSUC")
 def final_runs(folder, dataset):
     """(kind, results) of every final alpha2w and baselines run of `dataset` under a pipeline output folder."""
     found = []
-    for path in report.find_results([os.path.join(folder, "ckpt", "alpha2w")]):
-        results = io.read_json(path)
+    for path in results_table.find_results([os.path.join(folder, "ckpt", "alpha2w")]):
+        results = fileio.read_json(path)
         if results.get("split") == "proposed" and results["dataset"] == dataset:
             found.append(("baselines" if "methods" in results else "niwt", results))
     return found

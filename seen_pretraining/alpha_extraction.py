@@ -12,9 +12,10 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
+# this checkout's modules, not another's on the path
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils import checkpoints, config, datasets, devices, frozen_net, importance, input_pipeline, io, metrics
+from utils import checkpoints, config, datasets, devices, fileio, frozen_net, importance, input_pipeline, metrics
 from utils import plots, preprocessing, seen_configs, splits
 from utils.cli import UserError, main_guard
 from utils.tf_compat import tf, tf1
@@ -33,7 +34,7 @@ def load_inputs(cfg, source):
     """Seen class order and the concatenated image lists, checked against each other and the config."""
     if not os.path.isfile(cfg.class_idmaps_json):
         raise UserError(f"{cfg.class_idmaps_json}: not found; point 'class_idmaps_json' at the prepared classes.json")
-    classes = io.read_json(cfg.class_idmaps_json, splits.PREPARATION, ("seen", "classes"))
+    classes = fileio.read_json(cfg.class_idmaps_json, splits.PREPARATION, ("seen", "classes"))
     seen_ids, names = classes["seen"], {c["id"]: c["name"] for c in classes["classes"]}
     config.settle(cfg, "num_classes", len(seen_ids), source, f"the seen classes in {cfg.class_idmaps_json}")
     if cfg.class_list_f is not None:
@@ -46,7 +47,7 @@ def load_inputs(cfg, source):
     paths, labels = [], []
     for list_path in (p.strip() for p in list_paths):
         image_list = splits.load_list(list_path)
-        if io.read_json(os.path.join(os.path.dirname(list_path), "classes.json"), splits.PREPARATION) != classes:
+        if fileio.read_json(os.path.join(os.path.dirname(list_path), "classes.json"), splits.PREPARATION) != classes:
             raise UserError(f"{list_path}: prepared with other classes than {cfg.class_idmaps_json}; "
                             "use the lists and classes.json of one prepared folder")
         paths += [os.path.abspath(p) for p in image_list.paths]
@@ -147,13 +148,13 @@ def extract(cfg, model, paths, labels, names, seen_ids, gradcam_dir):
 def write_outputs(out, cfg, arrays, paths, labels, seen_ids, extra):
     """The arrays (OUTPUT_FILES) and alphas.json; returns the per-class accuracy of the seen predictions."""
     for key in ("gt_alphas", "pred_alphas"):
-        io.write_npy(os.path.join(out, OUTPUT_FILES[key]), arrays[key].astype(np.float32))
-    io.write_npy(os.path.join(out, OUTPUT_FILES["labels"]), labels)
-    io.write_npy(os.path.join(out, OUTPUT_FILES["class_ids"]), np.array(seen_ids)[labels])
-    io.write_npy(os.path.join(out, OUTPUT_FILES["predictions"]), arrays["predictions"])
-    io.write_lines(os.path.join(out, OUTPUT_FILES["images"]), paths)
+        fileio.write_npy(os.path.join(out, OUTPUT_FILES[key]), arrays[key].astype(np.float32))
+    fileio.write_npy(os.path.join(out, OUTPUT_FILES["labels"]), labels)
+    fileio.write_npy(os.path.join(out, OUTPUT_FILES["class_ids"]), np.array(seen_ids)[labels])
+    fileio.write_npy(os.path.join(out, OUTPUT_FILES["predictions"]), arrays["predictions"])
+    fileio.write_lines(os.path.join(out, OUTPUT_FILES["images"]), paths)
     accuracy = metrics.per_class_accuracy(labels, arrays["predictions"])
-    io.write_json(os.path.join(out, "alphas.json"), {
+    fileio.write_json(os.path.join(out, "alphas.json"), {
         "model_name": cfg.model_name, "layer_name": cfg.layer_name, **extra,
         "n_images": len(paths), "n_alphas": int(arrays["gt_alphas"].shape[1]),
         "checkpoint": os.path.abspath(checkpoints.checkpoint_prefix(cfg.ckpt_path)),
@@ -177,7 +178,7 @@ def main(argv=None):
           + (f"; {cfg.distribute} over {devices.replicas(strategy)} replicas" if strategy else ""))
     model = Extraction(cfg, bypass, args.config, strategy, paths, labels)
     with devices.worker_outputs(strategy, cfg.save_path) as save_path:
-        with io.atomic_dir(save_path) as out:
+        with fileio.atomic_dir(save_path) as out:
             arrays = extract(cfg, model, paths, labels, names, seen_ids, os.path.join(out, "gradcam"))
             accuracy = write_outputs(out, cfg, arrays, paths, labels, seen_ids, {
                 "layer_shape": model.layer_shape, "bypass": bypass, "config_path": os.path.abspath(args.config),

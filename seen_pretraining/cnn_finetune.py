@@ -19,12 +19,15 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
+# this checkout's modules, not another's on the path
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils import checkpoints, config, devices, input_pipeline, io, metrics, nets_factory, plots, seen_configs, splits
+from utils import checkpoints, config, devices, fileio, input_pipeline, metrics, nets_factory, plots, seen_configs
+from utils import splits
 from utils.cli import UserError, main_guard
 from utils.tf_compat import slim, tf, tf1
-from utils.training import EarlyStopping, grid, log10_grid
+from utils.grids import grid, log10_grid
+from utils.stopping import EarlyStopping
 
 
 def check_config(cfg, source):
@@ -49,7 +52,8 @@ class Run:
         self.strategy = strategy
         self.banks, self.bank = banks, None
         self.state_path = os.path.join(folder, "state.json")
-        self.state = io.read_json(self.state_path, "cnn_finetune.py (delete the run folder to start over)") if os.path.isfile(self.state_path) else \
+        self.state = fileio.read_json(self.state_path, "cnn_finetune.py (delete the run folder to start over)") \
+            if os.path.isfile(self.state_path) else \
             {"phase": None, "epoch": 0, "best_val_loss": None, "bad_epochs": 0, "history": [], "best": None}
         self.check_owner()
         self.writer = None
@@ -307,7 +311,7 @@ class Run:
                 self.state.update(best_val_loss=stopper.best, bad_epochs=stopper.bad_epochs)
                 self.state["history"].append(row)
                 checkpoints.save_in(self.latest_saver, sess, os.path.join(self.folder, "latest"))
-                io.write_json(self.state_path, self.state)  # with this epoch's row: a resumed run has them all
+                fileio.write_json(self.state_path, self.state)  # with this epoch's row: a resumed run has them all
                 self.report(row, improved)
         self.writer.close()
 
@@ -377,13 +381,13 @@ def finalize(save_path, chosen, summary):
     target = os.path.join(save_path, "best")
     source = os.path.dirname(chosen.best_checkpoint())
     if os.path.abspath(source) != os.path.abspath(target):  # a grid-search run: copy its best to <save_path>/best
-        with io.atomic_dir(target) as tmp:
+        with fileio.atomic_dir(target) as tmp:
             for name in os.listdir(source):
                 shutil.copy(os.path.join(source, name), tmp)
             tf1.train.update_checkpoint_state(tmp, "model.ckpt")  # relative: resolved inside <save_path>/best
     perf = {**summary, "best_checkpoint": os.path.join(target, "model.ckpt"),
             **{k: best[k] for k in ("phase", "epoch", "val_loss", "val_acc", "test_acc")}}
-    io.write_json(os.path.join(save_path, "test_perf.json"), perf)
+    fileio.write_json(os.path.join(save_path, "test_perf.json"), perf)
     return perf
 
 
@@ -413,7 +417,7 @@ def main(argv=None):
                 print(f"hyperparameter search: {tag}")
                 runs.append((setting, Run(cfg, spec, data, setting, os.path.join(save_path, "hsearch", tag),
                                           banks, strategy).train()))
-            io.write_json(os.path.join(save_path, "hsearch_summary.json"), [
+            fileio.write_json(os.path.join(save_path, "hsearch_summary.json"), [
                 {**setting, **{k: run.state["best"][k] for k in ("phase", "epoch", "val_loss", "val_acc")}}
                 for setting, run in runs])
         setting, chosen = min(runs, key=lambda run: run[1].state["best"]["val_loss"])

@@ -16,7 +16,8 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's modules, not another's on the path
+# this checkout's modules, not another's on the path
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from utils import efficientnet_lite, pth_reader
 from utils.cli import UserError, main_guard

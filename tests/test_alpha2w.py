@@ -9,13 +9,12 @@ import types
 import numpy as np
 import pytest
 
-import alpha2w
-from conftest import experiment_config, extracted, finetuned, last_error_line, run_stage
+from helpers import experiment_config, extracted, finetuned, last_error_line, run_stage
 from utils import checkpoints, experiment, frozen_net, importance, metrics, nets_factory, probes, splits, tuning
-from utils import unseen_head, zsl_baselines
+from utils import transfer_graph, unseen_head, zsl_baselines
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
-from utils.training import LossPlateau, UnseenHeadStopping
+from utils.stopping import LossPlateau, UnseenHeadStopping
 
 
 def results_of(cfg):
@@ -274,7 +273,7 @@ def test_cached_and_original_paths_give_the_same_importances_and_weights(seen_cl
     prepared = splits.load_prepared(config.prepared_dir)
     seen_w, _ = unseen_head.seen_head(os.path.join(config.ckpt_path, "model.ckpt"), spec.logits_scope, 30)
     init = unseen_head.initial_weights(seen_w, 10, "seen_centered", np.random.default_rng(0))
-    model = alpha2w.Alpha2W(config, spec, "small_cnn/conv4", 30, init, seen_w.mean(1), str(path))
+    model = transfer_graph.Alpha2W(config, spec, "small_cnn/conv4", 30, init, seen_w.mean(1), str(path))
     images, classes = prepared.lists["seen_train"].paths[:48], np.arange(48, dtype=np.int32) % 10
     assert_same_importances(model, images, classes)
 
@@ -301,7 +300,7 @@ def test_vgg_16_importances_fold_exactly_through_fc6():
                                 learning_rate=1e-3, ckpt_path=None, zero_seen_biases=False,
                                 reinit_batchnorm_beta=False)
     init = rng.normal(size=(4096, 5)) * 0.01
-    model = alpha2w.Alpha2W(cfg, spec, spec.alpha_layer, 7, init, init.mean(1), "test", restore=False)
+    model = transfer_graph.Alpha2W(cfg, spec, spec.alpha_layer, 7, init, init.mean(1), "test", restore=False)
     assert [t.op.name for t in model.cache_points.values()] == ["vgg_16/fc6/BiasAdd", "vgg_16/fc7/BiasAdd"]
     pixels = rng.integers(0, 256, size=(4, 224, 224, 3), dtype=np.uint8)
     assert_same_importances(model, pixels, np.array([0, 1, 4, 2], np.int32))
@@ -318,7 +317,7 @@ def test_efficientnet_importances_fold_exactly_through_its_gated_head():
                                 optimizer="adam", learning_rate=1e-3, ckpt_path=None, zero_seen_biases=False,
                                 reinit_batchnorm_beta=False)
     init = rng.normal(size=(1280, 5)) * 0.01
-    model = alpha2w.Alpha2W(cfg, spec, spec.alpha_layer, 7, init, init.mean(1), "test", restore=False)
+    model = transfer_graph.Alpha2W(cfg, spec, spec.alpha_layer, 7, init, init.mean(1), "test", restore=False)
     assert sorted(model.cache_points) == ["gates", "penultimate"]
     assert [t.shape.as_list() for t in model.cache_points.values()] == [[None, 1280]] * 2
     pixels = rng.integers(0, 256, size=(4, 224, 224, 3), dtype=np.uint8)

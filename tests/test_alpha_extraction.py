@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, last_error_line, run_script, run_workers
+from helpers import ROOT, last_error_line, run_script, run_workers
 from utils import metrics, splits
 
 STAGE = "seen_pretraining/alpha_extraction.py"

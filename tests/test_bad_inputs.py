@@ -9,8 +9,8 @@ import types
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_in_process, synth_config
-from utils import datasets, dom2alpha, io, pipeline, splits
+from helpers import ROOT, run_in_process, synth_config
+from utils import datasets, fileio, importance_map, pipeline, splits
 from utils.cli import UserError
 
 SHIPPED = {
@@ -25,7 +25,7 @@ SHIPPED = {
 
 def broken_config(tmp_path, stage, text_edit=None, **values):
     """The stage's shipped config with `values` changed (or its JSON text passed through `text_edit`)."""
-    raw = io.read_json(os.path.join(ROOT, SHIPPED[stage][1]))
+    raw = fileio.read_json(os.path.join(ROOT, SHIPPED[stage][1]))
     raw.update(values)
     text = json.dumps(raw, indent=1)
     path = tmp_path / f"{stage}.json"
@@ -95,11 +95,11 @@ def test_non_finite_alphas_and_unreadable_arrays_are_one_line_errors(prepared_sm
     cfg = types.SimpleNamespace(alphadir=str(tmp_path), n_alphas=4, prepared_dir=prepared_small.folder)
     (tmp_path / "alphas.json").write_text("{}")
     with pytest.raises(UserError, match=r"gt_alphas.npy: 1 values are NaN or infinite \(first in row 1\); redo "):
-        dom2alpha.load_alphas(cfg, prepared_small, "cfg.json")
+        importance_map.load_alphas(cfg, prepared_small, "cfg.json")
     (tmp_path / "gt_alphas.npy").write_bytes(b"\x93NUMPY truncated")
     with pytest.raises(UserError, match=r"gt_alphas.npy: not a readable .npy array \(ValueError\); redo "
                                         "alpha_extraction.py"):
-        dom2alpha.load_alphas(cfg, prepared_small, "cfg.json")
+        importance_map.load_alphas(cfg, prepared_small, "cfg.json")
 
 
 def test_leftovers_of_a_killed_run_are_removed_and_a_live_runs_are_kept(tmp_path):
@@ -110,20 +110,20 @@ def test_leftovers_of_a_killed_run_are_removed_and_a_live_runs_are_kept(tmp_path
     (tmp_path / f".out.tmp-{dead_pid}-def.old").mkdir()
     (tmp_path / f".results.json.tmp-{dead_pid}-xyz.json").write_text("{")
     (tmp_path / f".out.tmp-{os.getppid()}-live").mkdir()  # a running process's: not ours to remove
-    with io.atomic_dir(str(tmp_path / "out")) as out:
-        io.write_json(os.path.join(out, "results.json"), {"ok": 1})
-    io.write_json(str(tmp_path / "results.json"), {"ok": 2})
+    with fileio.atomic_dir(str(tmp_path / "out")) as out:
+        fileio.write_json(os.path.join(out, "results.json"), {"ok": 1})
+    fileio.write_json(str(tmp_path / "results.json"), {"ok": 2})
     assert sorted(os.listdir(tmp_path)) == sorted([f".out.tmp-{os.getppid()}-live", "out", "results.json"])
-    assert io.read_json(str(tmp_path / "out" / "results.json")) == {"ok": 1}
+    assert fileio.read_json(str(tmp_path / "out" / "results.json")) == {"ok": 1}
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077])
 def test_atomic_outputs_get_the_modes_the_umask_gives_an_ordinary_file_or_folder(tmp_path, umask):
     previous = os.umask(umask)
     try:
-        with io.atomic_dir(str(tmp_path / "out")) as out:
-            io.write_json(os.path.join(out, "results.json"), {"ok": 1})
-            io.write_npy(os.path.join(out, "class_alphas.npy"), np.zeros(3))
+        with fileio.atomic_dir(str(tmp_path / "out")) as out:
+            fileio.write_json(os.path.join(out, "results.json"), {"ok": 1})
+            fileio.write_npy(os.path.join(out, "class_alphas.npy"), np.zeros(3))
         with open(tmp_path / "plain.txt", "w") as plain:
             plain.write("as open() makes it")
         os.mkdir(tmp_path / "plain")
@@ -143,29 +143,30 @@ def test_a_pipeline_table_that_is_not_one_and_an_unwritable_output_folder_are_on
 
     def refused(*args, **kwargs):  # what a folder the user cannot write answers (root writes anywhere)
         raise PermissionError(13, "Permission denied")
-    monkeypatch.setattr(io.tempfile, "mkstemp", refused)
-    monkeypatch.setattr(io.tempfile, "mkdtemp", refused)
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", refused)
+    monkeypatch.setattr(fileio.tempfile, "mkdtemp", refused)
     with pytest.raises(UserError, match="out/configs: cannot write there \\(permission denied\\)"):
-        io.write_json(str(tmp_path / "out" / "configs" / "a.json"), {})
+        fileio.write_json(str(tmp_path / "out" / "configs" / "a.json"), {})
     with pytest.raises(UserError, match="out: cannot write there"):
-        with io.atomic_dir(str(tmp_path / "out" / "alpha2w")):
+        with fileio.atomic_dir(str(tmp_path / "out" / "alpha2w")):
             pass
 
 
 def test_truncated_or_foreign_npz_files_are_one_line_errors_naming_the_stage_that_writes_them(tmp_path):
     np.savez(tmp_path / "features.npz", a=np.arange(1000.0))
-    assert io.read_npz(str(tmp_path / "features.npz"), "alpha2w.py")["a"][-1] == 999.0
+    assert fileio.read_npz(str(tmp_path / "features.npz"), "alpha2w.py")["a"][-1] == 999.0
     data = (tmp_path / "features.npz").read_bytes()
     (tmp_path / "truncated.npz").write_bytes(data[:len(data) // 2])
     (tmp_path / "text.npz").write_text("not an archive")
     for name in ("truncated.npz", "text.npz"):
         with pytest.raises(UserError, match=rf"{name}: not a readable .npz archive \(\w+\); redo alpha2w.py"):
-            io.read_npz(str(tmp_path / name), "alpha2w.py")
+            fileio.read_npz(str(tmp_path / name), "alpha2w.py")
 
 
 @pytest.mark.parametrize("name, damage, words", [
     ("classes.json", b'{"seen": [1, 2', r"not a readable JSON file \(JSONDecodeError\)"),
-    ("classes.json", b'{"seen": [1], "classes": []}', r"has no 'unseen' \(written by another version or another stage\?\)"),
+    ("classes.json", b'{"seen": [1], "classes": []}',
+     r"has no 'unseen' \(written by another version or another stage\?\)"),
     ("split_info.json", b"\xff\xfe binary", r"not a readable JSON file \(UnicodeDecodeError\)"),
     ("class_attributes.npy", b"\x93NUMPY cut", r"not a readable .npy array \(ValueError\)"),
     ("seen_train.txt", b"\xff\xfe\x00 binary", r"not a readable image list \(UnicodeDecodeError\)"),
@@ -186,16 +187,16 @@ def test_a_damaged_prepared_folder_is_a_one_line_error_naming_the_file_and_the_p
 def test_a_stage_record_that_is_cut_short_or_lacks_a_field_names_the_stage_that_writes_it(tmp_path):
     path = tmp_path / "mod2alpha.json"
     path.write_text('{"train_class_ids": [1, 2], "val_class_ids": [3]}')
-    assert io.read_json(str(path), "mod2alpha.py", ("train_class_ids", "val_class_ids"))["val_class_ids"] == [3]
+    assert fileio.read_json(str(path), "mod2alpha.py", ("train_class_ids", "val_class_ids"))["val_class_ids"] == [3]
     with pytest.raises(UserError, match=r"mod2alpha.json: has no 'class_ids' \(written by another version or another "
                                         r"stage\?\); redo mod2alpha.py$"):
-        io.read_json(str(path), "mod2alpha.py", ("train_class_ids", "class_ids"))
+        fileio.read_json(str(path), "mod2alpha.py", ("train_class_ids", "class_ids"))
     path.write_text('{"train_class_ids": [1, 2], "val_cl')
     with pytest.raises(UserError, match=r"mod2alpha.json: not a readable JSON file \(JSONDecodeError\); redo "
                                         r"mod2alpha.py$"):
-        io.read_json(str(path), "mod2alpha.py")
+        fileio.read_json(str(path), "mod2alpha.py")
     with pytest.raises(UserError, match=r"absent.json: not found; run alpha2w.py first$"):
-        io.read_json(str(tmp_path / "absent.json"), "alpha2w.py")
+        fileio.read_json(str(tmp_path / "absent.json"), "alpha2w.py")
 
 
 def test_an_image_list_naming_a_folder_is_a_one_line_error_naming_it(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import baselines
-from conftest import run_stage
+from helpers import run_stage
 from utils import zsl_baselines
 
 BY_NAME = {b.name: b for b in zsl_baselines.BASELINES}

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, finetune_config, last_error_line, run_in_process, run_script, run_workers, synth_config
+from helpers import ROOT, finetune_config, last_error_line, run_in_process, run_script, run_workers, synth_config
 from utils import checkpoints, datasets, input_pipeline, nets_factory, splits, synthetic
 from utils.tf_compat import tf, tf1
 

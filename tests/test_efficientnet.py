@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from conftest import last_error_line, run_script
+from helpers import last_error_line, run_script, slow_fixture
 from utils import checkpoints, efficientnet_lite, input_pipeline, nets_factory, pth_reader
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
@@ -34,7 +34,7 @@ def photo_path(name):
     return os.path.join(spec.submodule_search_locations[0], "data", file_name)
 
 
-@pytest.fixture(scope="module")
+@slow_fixture(scope="module")
 def converted(tmp_path_factory):
     """The packaged weights converted by the user's command into a temporary checkpoint."""
     out = str(tmp_path_factory.mktemp("lite0") / "efficientnet_lite0.ckpt")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.io
 
-from conftest import experiment_config, last_error_line, run_script
-from utils import dom2alpha, domain, splits
+from helpers import experiment_config, last_error_line, run_script
+from utils import domain_vectors, importance_map, splits
 from utils.tf_compat import tf, tf1
 
 N_TRAIN_CLASS = 24  # of the fixture's 30 seen classes; the other 6 validate
@@ -96,28 +96,29 @@ def test_class_level_loss_equals_the_mean_per_image_cosine_distance():
     rng = np.random.default_rng(0)
     class_index = rng.integers(0, 5, 200)
     alphas = rng.normal(size=(200, 16)) + class_index[:, None] * 0.3
-    targets = dom2alpha.AlphaTargets.build(class_index, alphas)
+    targets = importance_map.AlphaTargets.build(class_index, alphas)
     predictions = rng.normal(size=(5, 16))
-    per_image = np.mean(np.sum(dom2alpha.unit_rows(predictions[class_index]) * dom2alpha.unit_rows(alphas), axis=1))
+    unit = importance_map.unit_rows
+    per_image = np.mean(np.sum(unit(predictions[class_index]) * unit(alphas), axis=1))
     cfg = type("Cfg", (), {"alpha_loss_type": "cd", "dom2alpha_lambda_reg": 0.0, "cdl1_reg": 1.0})
     with tf.Graph().as_default(), tf1.Session() as sess:
-        class_level = sess.run(dom2alpha.class_level_cd_loss(tf.constant(predictions, tf.float32), targets))
-        image_level = sess.run(dom2alpha.per_image_loss(tf.constant(predictions[class_index], tf.float32),
+        class_level = sess.run(importance_map.class_level_cd_loss(tf.constant(predictions, tf.float32), targets))
+        image_level = sess.run(importance_map.per_image_loss(tf.constant(predictions[class_index], tf.float32),
                                                         tf.constant(alphas, tf.float32), cfg))
     assert abs(class_level - (1 - per_image)) < 1e-5 and abs(image_level - (1 - per_image)) < 1e-5
-    assert abs(dom2alpha.agreement(predictions, targets)["cosine"] - per_image) < 1e-12
+    assert abs(importance_map.agreement(predictions, targets)["cosine"] - per_image) < 1e-12
 
 
 def test_ridge_fit_recovers_an_exact_linear_map():
     """Class mean targets that are exactly affine in the domain vectors are fitted exactly (tiny lambda)."""
     rng = np.random.default_rng(1)
-    domain_vectors, true_map = rng.normal(size=(30, 4)), rng.normal(size=(5, 8))
-    affine = np.hstack([domain_vectors, np.ones((30, 1))]) @ true_map
-    targets = dom2alpha.AlphaTargets.build(np.repeat(np.arange(30), 3), rng.normal(size=(90, 8)))
+    vectors, true_map = rng.normal(size=(30, 4)), rng.normal(size=(5, 8))
+    affine = np.hstack([vectors, np.ones((30, 1))]) @ true_map
+    targets = importance_map.AlphaTargets.build(np.repeat(np.arange(30), 3), rng.normal(size=(90, 8)))
     targets = dataclasses.replace(targets, mean_unit=affine)
-    fitted = dom2alpha.ridge_fit(domain_vectors, targets, 1e-9)
+    fitted = importance_map.ridge_fit(vectors, targets, 1e-9)
     np.testing.assert_allclose(fitted, true_map, atol=1e-6)
-    np.testing.assert_allclose(dom2alpha.ridge_predict(domain_vectors, fitted), affine, atol=1e-6)
+    np.testing.assert_allclose(importance_map.ridge_predict(vectors, fitted), affine, atol=1e-6)
 
 
 @pytest.mark.parametrize("overrides, words", [
@@ -157,7 +158,7 @@ def test_reed_caption_features_without_torchfile_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "torchfile", None)  # as if not installed
     cfg = type("Cfg", (), {"modality": "captions", "caption_format": "reed_w2v", "attrdir": "a,b", "n_attr": 400})
     with pytest.raises(Exception, match="needs the 'torchfile' package: pip install torchfile"):
-        domain.class_vectors(cfg, [1], ["001.Black_footed_Albatross"])
+        domain_vectors.class_vectors(cfg, [1], ["001.Black_footed_Albatross"])
 
 
 def test_cub_sentence_embeddings_map_to_classes_by_name(shared_data):
@@ -167,7 +168,7 @@ def test_cub_sentence_embeddings_map_to_classes_by_name(shared_data):
         names = dict((int(i), n) for i, n in (line.split() for line in f))
     ids = [1, 2, 3, 47, 200]
     cfg = type("Cfg", (), {"modality": "captions", "caption_format": "sent_mat", "attrdir": path})
-    vectors = domain.class_vectors(cfg, ids, [names[i] for i in ids])
+    vectors = domain_vectors.class_vectors(cfg, ids, [names[i] for i in ids])
     mat = scipy.io.loadmat(path)
     column = {str(np.asarray(n).ravel()[0]): j for j, n in enumerate(mat["allclasses_names"].ravel())}
     assert vectors.shape == (5, 1024) and column["002.Laysan_Albatross"] == 0 != column["001.Black_footed_Albatross"]
@@ -177,6 +178,6 @@ def test_cub_sentence_embeddings_map_to_classes_by_name(shared_data):
 
 def test_cub_continuous_attributes_load_as_200_by_312(shared_data):
     path = os.path.join(shared_data, "CUB", "attributes", "class_attribute_labels_continuous.txt")
-    matrix = domain.class_attributes(path, list(range(1, 201)), "classattrdir")
+    matrix = domain_vectors.class_attributes(path, list(range(1, 201)), "classattrdir")
     assert matrix.shape == (200, 312) and 0 <= matrix.min() and matrix.max() <= 100
-    np.testing.assert_array_equal(domain.class_attributes(path, [3, 1], "classattrdir"), matrix[[2, 0]])
+    np.testing.assert_array_equal(domain_vectors.class_attributes(path, [3, 1], "classattrdir"), matrix[[2, 0]])

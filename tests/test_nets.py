@@ -68,7 +68,8 @@ def test_checkpoint_restores_by_name_except_the_logits_scope(tmp_path):
         nets_factory.get_network_fn("vgg_16", 1000)(tf1.placeholder(tf.float32, [1, 224, 224, 3]))
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
-            conv1, fc7 = variable_value(sess, "vgg_16/conv1/conv1_1/weights"), variable_value(sess, "vgg_16/fc7/weights")
+            conv1 = variable_value(sess, "vgg_16/conv1/conv1_1/weights")
+            fc7 = variable_value(sess, "vgg_16/fc7/weights")
             tf1.train.Saver().save(sess, ckpt, write_meta_graph=False)
     with tf.Graph().as_default():
         tf1.set_random_seed(1)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import last_error_line, run_script
+from helpers import last_error_line, run_script
 from utils import experiment, original_config, seen_configs
 
 VGG16_AWA2 = {

@@ -5,17 +5,16 @@ import os
 import re
 
 import numpy as np
-import pytest
 
-from conftest import run_script, stage_lines, table_row
-from utils import dom2alpha, explanation, pipeline
+from helpers import run_script, slow_fixture, stage_lines, table_row
+from utils import explanation, importance_map, pipeline
 
 # synth_small, attributes: generate, prepare, finetune, alpha_extract, mod2alpha, alpha2w, explain (small_cnn has no
 # pretrained weights to convert)
 SMALL_STAGES = [name for name in pipeline.STAGE_ORDER if name != "convert"]
 
 
-@pytest.fixture(scope="module")
+@slow_fixture(scope="module")
 def small_run(tmp_path_factory):
     """`run_pipeline.py synth_small --out <tmp> --seeds 2`: every stage on the small generated dataset, the
     experiment's stages for two seeds (about 2.5 minutes)."""
@@ -174,7 +173,7 @@ def test_inverse_map_names_each_neuron_by_the_attribute_it_carries():
     """Neurons that are noisy copies of one attribute each are named by that attribute; a shuffled map is not."""
     rng = np.random.default_rng(0)
     n_classes, n_attr = 12, 6
-    targets = dom2alpha.standardised(rng.standard_normal((n_classes, n_attr)), list(range(n_classes)))
+    targets = importance_map.standardised(rng.standard_normal((n_classes, n_attr)), list(range(n_classes)))
     rows = np.repeat(np.arange(n_classes), 20)
     carried = np.repeat(np.arange(n_attr), 2)  # neuron k carries attribute k // 2
     alphas = targets[rows][:, carried] + 3.0 + 0.1 * rng.standard_normal((len(rows), len(carried)))

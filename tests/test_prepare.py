@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from conftest import synth_config
+from helpers import synth_config
 from utils import datasets, splits
 from utils.cli import UserError
 
@@ -33,7 +33,8 @@ def test_proposed_split_lists_are_complete_disjoint_and_labelled(small_synth, tm
     for name, lst in data.lists.items():
         ids = data.unseen_ids if name == "unseen_test" else data.seen_ids
         assert all(class_of(p) == data.name_of(ids[y]) for p, y in zip(lst.paths, lst.labels))
-    assert np.bincount(data.lists["seen_val"].labels).tolist() == [3] * 9  # round(20% of each class's 16 trainval images)
+    # round(20% of each class's 16 trainval images)
+    assert np.bincount(data.lists["seen_val"].labels).tolist() == [3] * 9
     assert data.class_ids == list(range(1, 13)) and sorted(data.seen_ids + data.unseen_ids) == data.class_ids
     continuous = np.loadtxt(os.path.join(small_synth, "attributes", "class_attribute_labels_continuous.txt"))
     np.testing.assert_allclose(data.attribute_rows(data.unseen_ids), continuous[np.array(data.unseen_ids) - 1],

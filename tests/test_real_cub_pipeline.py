@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from conftest import run_script, stage_lines, table_row
-from utils import io
+from helpers import run_script, stage_lines, table_row
+from utils import fileio
 
 pytestmark = pytest.mark.slow
 
@@ -18,11 +18,11 @@ def test_cub_subset_end_to_end_with_the_pretrained_backbone_is_far_above_chance(
     # explain is left out (--until): tests/test_pipeline.py covers it on the generated data
     assert stage_lines(done.stdout) == {name: "ran" for name in ("prepare", "convert", "finetune", "alpha_extract",
                                                                   "mod2alpha", "alpha2w")}
-    info = io.read_json(tmp_path / "data" / "prepared" / "CUB_001_050_small" / "split_info.json")
+    info = fileio.read_json(tmp_path / "data" / "prepared" / "CUB_001_050_small" / "split_info.json")
     cap = info["config"]["max_images_per_class"]
     assert info["counts"]["seen_classes"] == 40 and info["counts"]["unseen_classes"] == 10
     assert info["counts"]["trainval"] == 40 * cap and info["counts"]["unseen_test"] == 10 * cap
-    finetuned = io.read_json(tmp_path / "ckpt" / "CUB_001_050_small" /
+    finetuned = fileio.read_json(tmp_path / "ckpt" / "CUB_001_050_small" /
                              "CUB_001_050_small_efficientnet_lite0_seen_finetune_proposed" / "test_perf.json")
     assert finetuned["phase"] == "fc" and finetuned["val_acc"] >= 0.4  # 40 classes: chance 0.025
     cells = table_row((tmp_path / "ckpt" / "gzsl_table_cub_001_050_small.md").read_text(), "CUB_001_050_small")

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from conftest import run_script
-from utils import report
+from helpers import run_script
+from utils import results_table
 from utils.cli import UserError
 
 
@@ -29,8 +29,8 @@ def test_runs_of_one_setting_are_averaged_and_references_follow_their_dataset(tm
              results(tmp_path / "c", "CUB", 0.30, 0.10, 0.70, 0.175, 0.2, split="validation1"),
              results(tmp_path / "d", "SYNTH", 0.70, 0.5, 0.5, 0.5, 0.4, modality="captions",
                      baseline=(0.6, 0.1, 0.9, 0.18, 0.3))]
-    lines = report.markdown(report.find_results([str(tmp_path)])).splitlines()
-    assert sorted(report.find_results([str(tmp_path)])) == sorted(paths)
+    lines = results_table.markdown(results_table.find_results([str(tmp_path)])).splitlines()
+    assert sorted(results_table.find_results([str(tmp_path)])) == sorted(paths)
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines if line.startswith("| ")][1:]
     ours = {(r[0], r[2]): r for r in rows if r[-1] == "this code"}
     # two CUB seeds: mean ± population std, in percent
@@ -44,9 +44,9 @@ def test_runs_of_one_setting_are_averaged_and_references_follow_their_dataset(tm
                                                                              "30.0", "1"]
     names = [(r[0], r[2]) for r in rows if r[-1] == "this code"]
     assert names.index(("SYNTH", "captions -> weights (ridge baseline)")) == names.index(("SYNTH", "captions")) + 1
-    published = {r[2]: r[4:7] for r in rows if r[-1] == report.SOURCE_XIAN}
+    published = {r[2]: r[4:7] for r in rows if r[-1] == results_table.SOURCE_XIAN}
     assert published["ALE"] == ["23.7", "62.8", "34.4"] and published["ESZSL"] == ["12.6", "63.8", "21.0"]
-    assert {r[0] for r in rows if r[-1] == report.SOURCE_XIAN} == {"CUB"}  # no reference rows for SYNTH
+    assert {r[0] for r in rows if r[-1] == results_table.SOURCE_XIAN} == {"CUB"}  # no reference rows for SYNTH
 
 
 def test_report_command_writes_the_table_and_rejects_foreign_files(tmp_path):
@@ -61,7 +61,7 @@ def test_report_command_writes_the_table_and_rejects_foreign_files(tmp_path):
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "results.json").write_text(json.dumps({"dataset": "x"}))
     with pytest.raises(UserError, match="not an alpha2w results.json"):
-        report.markdown([str(tmp_path / "foreign" / "results.json")])
+        results_table.markdown([str(tmp_path / "foreign" / "results.json")])
     done = run_script("report.py", str(tmp_path / "nothing_here"), "--out", str(tmp_path / "t2.md"))
     assert done.returncode == 2 and "no such file or folder" in done.stderr
     assert not (tmp_path / "t2.md").exists()

@@ -30,7 +30,8 @@ def test_generation_is_deterministic_from_the_seed(small_synth, tmp_path):
     for name in ("classes.txt", "images.txt", "attributes/class_attribute_labels_continuous.txt"):
         assert read(os.path.join(small_synth, name)) == read(os.path.join(again, name))
     first = read(os.path.join(small_synth, "images.txt")).split()[1]
-    with open(os.path.join(small_synth, "images", first), "rb") as a, open(os.path.join(again, "images", first), "rb") as b:
+    with open(os.path.join(small_synth, "images", first), "rb") as a, \
+            open(os.path.join(again, "images", first), "rb") as b:
         assert a.read() == b.read()
     assert read(os.path.join(small_synth, "classes.txt")) != read(os.path.join(other, "classes.txt"))
 

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from utils import io
+from utils import fileio
 from utils.cli import UserError
 
 RULES = ("seen_rate", "margin")
@@ -68,7 +68,7 @@ def from_config(value, rule, split, source):
     if not os.path.isfile(value):
         raise UserError(f"{value}: not found ('calibration_gamma'); run alpha2w.py on the validation config first, "
                         "or set a number or null")
-    record = io.read_json(value, "alpha2w.py on the validation config")
+    record = fileio.read_json(value, "alpha2w.py on the validation config")
     return {"rule": rule, **validation_selection(record.get("calibration", {}), value),
             "chosen_by": os.path.abspath(value)}
 

@@ -17,7 +17,7 @@ import os
 import numpy as np
 import scipy.io
 
-from utils import io, splits
+from utils import fileio, splits
 from utils.cli import UserError
 from utils.config import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, Field
 
@@ -139,7 +139,8 @@ def read_cub(cfg):
     for key, loc in locs.items():
         if loc.min() < 1 or loc.max() > len(images):
             raise UserError(f"{os.path.join(cfg.split_dir, 'att_splits.mat')}: {key} refers to image ids outside "
-                            f"1..{len(images)} of {os.path.join(d, 'images.txt')}; the split belongs to another dataset")
+                            f"1..{len(images)} of {os.path.join(d, 'images.txt')}; the split belongs to another "
+                            "dataset")
     return RawDataset(
         class_ids=class_ids, class_names=[c[1] for c in classes], attributes=continuous, attributes_binary=binary,
         attribute_names=attribute_names, image_paths=[p for _, p in images],
@@ -335,7 +336,7 @@ def prepare(cfg, source="config"):
              "seen_test": listing(split.test_seen, seen_index), "unseen_test": listing(split.test_unseen, unseen_index)}
     info = _split_info(cfg, raw, seen_ids, unseen_ids, split, lists)
     rows = [raw.class_ids.index(i) for i in split.keep_ids]
-    with io.atomic_dir(cfg.out_dir) as tmp:
+    with fileio.atomic_dir(cfg.out_dir) as tmp:
         splits.write_prepared(
             tmp, [(i, raw.class_names[raw.class_ids.index(i)]) for i in split.keep_ids], seen_ids, unseen_ids, lists,
             raw.attributes[rows], None if raw.attributes_binary is None else raw.attributes_binary[rows],

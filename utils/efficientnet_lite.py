@@ -6,8 +6,8 @@ weights were trained in TensorFlow, so the asymmetric stride-2 padding is the ri
 `efficientnet_lite0/stem`, `blocks_N/{expand,depthwise,project}` (MBConv: 1x1 expand, depthwise kxk, linear 1x1
 project, identity skip when the shape is kept), `head` (1x1 conv to 1280), `logits`.
 
-`weight_map()` says which tensor of the PyTorch state_dict (lukemelas naming) each variable takes and how it is laid out;
-seen_pretraining/convert_efficientnet_lite0.py writes the TF checkpoint from it.
+`weight_map()` says which tensor of the PyTorch state_dict (lukemelas naming) each variable takes and how it is laid
+out; seen_pretraining/convert_efficientnet_lite0.py writes the TF checkpoint from it.
 """
 import numpy as np
 

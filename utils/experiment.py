@@ -12,7 +12,7 @@ the common ones; the other stage's keys may be left out (a config for one stage 
 import dataclasses
 import os
 
-from utils import config, io, layout, nets_factory
+from utils import config, fileio, layout, nets_factory
 from utils.cli import UserError
 from utils.config import AT_LEAST_ONE, DERIVED, NON_NEGATIVE, POSITIVE, Field, Range
 
@@ -25,7 +25,7 @@ HELD_OUT_SEEN_CLASSES = 5  # the original holds out 5 seen classes to validate m
 # a validation run's alpha2w grid: factors of the config's (the original's) values; for the regulariser, whose useful
 # scale depends on the feature dimension and which sets the unseen weights' length (hence the seen-unseen balance at
 # gamma 0), two decades below and one above; for the step size, which under the epoch rule changes the epochs far
-# more than the head (README, Stage 4), the config's and half a decade above (a third of it took 2-4x the epochs)
+# more than the head (docs/alpha2w.md), the config's and half a decade above (a third of it took 2-4x the epochs)
 TUNING_GRID = {"learning_rate": [1.0, 3.0], "reg_lambda": [0.01, 0.1, 1.0, 10.0]}
 
 COMMON = {
@@ -102,7 +102,7 @@ ALPHA2W = {
     "optimizer": Field((str,), default="adam", choices=OPTIMIZERS),
     "zsl_loss_estop_rule": Field((str,), default="epoch", choices=("epoch", "iteration"),
                                  help="(new) early stopping on the epoch-mean loss, or the original's on every "
-                                      "minibatch loss (utils/training.UnseenHeadStopping)"),
+                                      "minibatch loss (utils/stopping.UnseenHeadStopping)"),
     "zsl_loss_estop_epochs": Field((int,), default=5, valid=AT_LEAST_ONE,
                                    help="(new) rule epoch: epochs without improvement before stopping"),
     "zsl_loss_estop_window": Field((int,), default=40, valid=AT_LEAST_ONE,
@@ -243,7 +243,7 @@ def alpha_layer(cfg, spec, source):
         raise UserError(f"{source}: 'last_layer' of {cfg.model_name} is '{spec.penultimate_layer}' (the features "
                         "its seen head reads); fix or remove the key")
     alphas_json = os.path.join(cfg.alphadir, "alphas.json")
-    extracted_at = (io.read_json(alphas_json, "alpha_extraction.py", ("layer_name",))["layer_name"]
+    extracted_at = (fileio.read_json(alphas_json, "alpha_extraction.py", ("layer_name",))["layer_name"]
                     if os.path.isfile(alphas_json) else layer)
     if extracted_at != layer:
         raise UserError(f"{source}: 'layer_name' is {layer} but {alphas_json} holds alphas of {extracted_at}; use "

@@ -15,7 +15,7 @@ import os
 import numpy as np
 from scipy.stats import rankdata
 
-from utils.dom2alpha import ridge_predict, ridge_selected, unit_rows
+from utils.importance_map import ridge_predict, ridge_selected, unit_rows
 
 
 class InverseMap:

@@ -2,14 +2,13 @@
 [--dataset NAME]`.
 
 `--faithful` also sets every switch that restores a behaviour of the original's code where our default differs, each
-printed with why; keys the original's code reads but its own config lacks are reported (the original could not run
-that config). Accepts the original's six experiment configs (arg_configs/{vgg16,resnet}_config_{AWA2,CUB}[_captions].json) and its
-eight seen-pretraining configs (finetune: `lr_fc`; alpha extraction: `dataset_json`). Values the original wrote as
-strings ("50", "1e-3", "True") become numbers and booleans where our schema has them, and are then validated as any
-config is. Every key is reported on one line: kept (the same meaning here), replaced (a path of the original's
-data.zip layout, which becomes the prepared file of the config's dataset, derived by utils/layout.py) or ignored (with
-the reason). The result is checked by the loaders of every stage it drives before it is written.
-"""
+printed with why; keys the original's code reads but its own config lacks are reported (the original could not run that
+config). Accepts the original's six experiment configs (arg_configs/{vgg16,resnet}_config_{AWA2,CUB}[_captions].json)
+and its eight seen-pretraining configs (finetune: `lr_fc`; alpha extraction: `dataset_json`). Values the original wrote
+as strings ("50", "1e-3", "True") become numbers and booleans where our schema has them, and are then validated as any
+config is. Every key is reported on one line: kept (the same meaning here), replaced (a path of the original's data.zip
+layout, which becomes the prepared file of the config's dataset, derived by utils/layout.py) or ignored (with the
+reason). The result is checked by the loaders of every stage it drives before it is written."""
 import argparse
 import json
 import os
@@ -17,7 +16,7 @@ import re
 import sys
 import tempfile
 
-from utils import config, experiment, io, seen_configs
+from utils import config, experiment, fileio, seen_configs
 from utils.cli import UserError, main_guard
 
 LAYOUT = "a path of the original's data.zip layout"
@@ -67,7 +66,7 @@ SCHEMAS = {"experiment": experiment.SCHEMA, "finetune": seen_configs.FINETUNE,
            "alpha_extract": seen_configs.ALPHA_EXTRACT}
 PLAIN_RESIZE = "vgg_plain_resize"  # utils/preprocessing.py: the original's `prepro` "old" / "new" paths
 # --faithful: (stage, the nets it applies to or None for all, key, value, why): every switch that restores a
-# behaviour of the original's code where our default differs (README, "Deviations from the original release")
+# behaviour of the original's code where our default differs (docs/deviations.md)
 FAITHFUL = (
     ("finetune", None, "fc_phase_is_training", True, "phase 1 runs the net in training mode and its update ops"),
     ("finetune", None, "cache_fc_features", False, "phase 1 in training mode runs the trunk at every step"),
@@ -239,7 +238,7 @@ def main(argv=None):
         print(f"  {shown}", file=sys.stderr)
     text = json.dumps(ours, indent=2) + "\n"
     if args.out:
-        io.write_text(args.out, text)
+        fileio.write_text(args.out, text)
         print(f"wrote {args.out} ({stage} config for {ours['dataset']})", file=sys.stderr)
     else:
         print(text, end="")

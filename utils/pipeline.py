@@ -17,7 +17,7 @@ import os
 import shutil
 import sys
 
-from utils import config, io
+from utils import config, fileio
 from utils.cli import UserError, main_guard
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -102,7 +102,7 @@ def resolved_config(stage, config_path):
     filled in by the stage's own loader, so the pipeline sees the paths the stage will read and write."""
     from utils import experiment, seen_configs  # they import TensorFlow: only when configs are resolved
     if stage == "prepare":
-        return io.read_json(config_path)
+        return fileio.read_json(config_path)
     load = {"finetune": seen_configs.load_finetune, "alpha_extract": seen_configs.load_alpha_extract}.get(
         stage, experiment.load)
     return config.resolved_dict(load(config_path))
@@ -110,7 +110,7 @@ def resolved_config(stage, config_path):
 
 def load_table(path=TABLE):
     try:
-        table = io.read_json(path)
+        table = fileio.read_json(path)
     except (OSError, ValueError) as err:
         raise UserError(f"{path}: cannot be read as the pipeline table ({err})") from None
     if not (isinstance(table, dict) and isinstance(table.get("datasets"), dict) and isinstance(table.get("runs"),
@@ -163,8 +163,10 @@ def file_digest(path):
 class Step:
     """One stage on one config: its command, its outputs, and whether its stamp says it is up to date."""
 
-    def __init__(self, stage, raw, config_path, label):
+    def __init__(self, stage, raw, config_path, label, name=None):
+        """`label`: the step's console line; `name`: a short one for its log file (default: the stage's)."""
         self.stage, self.raw, self.config_path, self.label = STAGES[stage], raw, config_path, label
+        self.name = name or stage
         base = self.stage.base
         self.output = os.path.normpath(os.path.join(base, self.stage.output(raw)))
         self.stamp_path = os.path.join(os.path.dirname(self.output), STAMP)
@@ -190,7 +192,7 @@ class Step:
         if not (os.path.isfile(self.stamp_path) and os.path.isfile(self.output)):
             return False
         try:
-            stamp = io.read_json(self.stamp_path)
+            stamp = fileio.read_json(self.stamp_path)
         except UserError:  # a stamp cut short by a kill: the stage is redone
             return False
         return stamp.get("fingerprint") == fingerprint and stamp.get("output_sha256") == file_digest(self.output)
@@ -202,7 +204,7 @@ class Step:
             shutil.rmtree(os.path.dirname(self.output))
 
     def write_stamp(self, fingerprint, seconds):
-        io.write_json(self.stamp_path, {"stage": self.stage.name, "config": self.config_path, "fingerprint":
+        fileio.write_json(self.stamp_path, {"stage": self.stage.name, "config": self.config_path, "fingerprint":
                                         fingerprint, "output": self.output, "output_sha256": file_digest(self.output),
                                         "seconds": round(seconds, 1)})
 
@@ -228,11 +230,11 @@ def seeded_config(config_path, seed, folder, overrides=None):
     """A copy of an experiment config with `random_seed` = seed (and `overrides`), at folder/seed<N>/<its path in
     the repository> (written only when its content changed); its paths stay relative to the repository root, and
     the output folders it derives carry the seed (utils/layout.py)."""
-    raw = {**io.read_json(config_path), **(overrides or {})}
+    raw = {**fileio.read_json(config_path), **(overrides or {})}
     raw["random_seed"] = seed
     path = os.path.join(folder, f"seed{seed}", os.path.relpath(config_path, ROOT))
-    if not os.path.isfile(path) or io.read_json(path) != raw:
-        io.write_json(path, raw)
+    if not os.path.isfile(path) or fileio.read_json(path) != raw:
+        fileio.write_json(path, raw)
     return path
 
 
@@ -250,8 +252,8 @@ def variant(stage, config_path, out_root, folders, seed, config_dir, overrides=N
     if seed is not None and stage not in ("prepare", *SEEDED_STAGES):
         raw["random_seed"] = seed
     path = os.path.join(config_dir, name)
-    if not os.path.isfile(path) or io.read_json(path) != raw:
-        io.write_json(path, raw)
+    if not os.path.isfile(path) or fileio.read_json(path) != raw:
+        fileio.write_json(path, raw)
     return path, raw
 
 

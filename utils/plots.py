@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from utils import io  # noqa: E402
+from utils import fileio  # noqa: E402
 from utils.tf_compat import tf1  # noqa: E402
 
 
@@ -53,7 +53,7 @@ def save_gradcam(path, image, cams, title):
     for i, (label, panel) in enumerate(zip(["input"] + [label for label, _ in cams], panels)):
         canvas.paste(Image.fromarray(panel), (i * width, 2 * GRADCAM_CAPTION))
         draw.text((i * width + 2, GRADCAM_CAPTION + 1), label[:width // 6], fill="black")
-    with io.atomic_path(path) as tmp:
+    with fileio.atomic_path(path) as tmp:
         canvas.save(tmp, format="png")
 
 
@@ -96,6 +96,6 @@ def _save_seen_unseen(fig, ax, path, title, legend_size):
 def _save(fig, path):
     """Write the figure as a PNG (atomically) and free it."""
     fig.tight_layout()
-    with io.atomic_path(path) as tmp:
+    with fileio.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)

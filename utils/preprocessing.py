@@ -80,7 +80,7 @@ def vgg_preprocessing(image, height, width, is_training):
 def vgg_plain_resize(image, height, width, is_training):
     """The original release's preprocessing of its VGG finetuning and of alpha2w's `prepro` "old" / "new": the whole
     image resized to height x width (aspect ratio not kept), the channel means subtracted, no augmentation in
-    training either (README: Deviations from the original release)."""
+    training either (docs/deviations.md)."""
     del is_training  # the same in training and evaluation
     image = tf1.image.resize_bilinear(image[None], [height, width], align_corners=False)[0]
     image.set_shape([height, width, 3])

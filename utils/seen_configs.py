@@ -82,7 +82,7 @@ ALPHA_EXTRACT = {
     **nets_factory.MODEL_FIELDS,
     "batch_size": Field((int,), default=64, valid=AT_LEAST_ONE),
     "num_workers": Field((int,), default=2, valid=AT_LEAST_ONE),
-    "bypass_name": Field((str, type(None)), default="None", help="\"None\" or gradient bypasses, see README"),
+    "bypass_name": Field((str, type(None)), default="None", help="\"None\" or gradient bypasses, see docs/alphas.md"),
     "orig_ckpt_path": Field((str, type(None)), default=None,
                             help="the ImageNet checkpoint the finetuned one started from (recorded in alphas.json)"),
     "ckpt_path": Field((str,), default=DERIVED,

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from utils import io
+from utils import fileio
 from utils.cli import UserError
 
 LIST_NAMES = ("seen_train", "seen_val", "seen_test", "unseen_test")
@@ -54,15 +54,15 @@ def write_prepared(folder, classes, seen_ids, unseen_ids, lists, attributes, att
     """Write the prepared layout into `folder` (an empty, temporary folder that the caller renames)."""
     for name in LIST_NAMES:
         paths, labels = lists[name]
-        io.write_lines(os.path.join(folder, f"{name}.txt"), [f"{p} {int(y)}" for p, y in zip(paths, labels)])
-    io.write_json(os.path.join(folder, "classes.json"), {
+        fileio.write_lines(os.path.join(folder, f"{name}.txt"), [f"{p} {int(y)}" for p, y in zip(paths, labels)])
+    fileio.write_json(os.path.join(folder, "classes.json"), {
         "classes": [{"id": int(i), "name": n} for i, n in classes],
         "seen": [int(i) for i in seen_ids], "unseen": [int(i) for i in unseen_ids]})
-    io.write_npy(os.path.join(folder, "class_attributes.npy"), attributes.astype(np.float32))
+    fileio.write_npy(os.path.join(folder, "class_attributes.npy"), attributes.astype(np.float32))
     if attributes_binary is not None:
-        io.write_npy(os.path.join(folder, "class_attributes_binary.npy"), attributes_binary.astype(np.float32))
-    io.write_lines(os.path.join(folder, "attribute_names.txt"), attribute_names)
-    io.write_json(os.path.join(folder, "split_info.json"), info)
+        fileio.write_npy(os.path.join(folder, "class_attributes_binary.npy"), attributes_binary.astype(np.float32))
+    fileio.write_lines(os.path.join(folder, "attribute_names.txt"), attribute_names)
+    fileio.write_json(os.path.join(folder, "split_info.json"), info)
 
 
 def _read_list(path, image_dir, n_classes):
@@ -97,9 +97,9 @@ def load_list(path):
     for needed in (path, info_path, classes_path):
         if not os.path.isfile(needed):
             raise UserError(f"{needed}: not found; run {PREPARATION} first")
-    info = io.read_json(info_path, PREPARATION, ("image_dir",))
+    info = fileio.read_json(info_path, PREPARATION, ("image_dir",))
     image_dir = os.path.normpath(os.path.join(folder, info["image_dir"]))
-    classes = io.read_json(classes_path, PREPARATION, ("seen", "unseen", "classes"))
+    classes = fileio.read_json(classes_path, PREPARATION, ("seen", "unseen", "classes"))
     n_classes = len(classes["unseen"] if os.path.basename(path).startswith("unseen") else classes["seen"])
     return _read_list(path, image_dir, n_classes)
 
@@ -111,16 +111,17 @@ def load_prepared(folder):
     for name in needed:
         if not os.path.isfile(os.path.join(folder, name)):
             raise UserError(f"{os.path.join(folder, name)}: not found; run {PREPARATION} first")
-    info = io.read_json(os.path.join(folder, "split_info.json"), PREPARATION, ("split", "image_dir"))
-    classes = io.read_json(os.path.join(folder, "classes.json"), PREPARATION, ("seen", "unseen", "classes"))
+    info = fileio.read_json(os.path.join(folder, "split_info.json"), PREPARATION, ("split", "image_dir"))
+    classes = fileio.read_json(os.path.join(folder, "classes.json"), PREPARATION, ("seen", "unseen", "classes"))
     seen_ids, unseen_ids = classes["seen"], classes["unseen"]
     lists = {n: load_list(os.path.join(folder, f"{n}.txt")) for n in LIST_NAMES}
     binary_path = os.path.join(folder, "class_attributes_binary.npy")
     return PreparedSplits(
-        folder=folder, class_ids=[c["id"] for c in classes["classes"]], class_names=[c["name"] for c in classes["classes"]],
+        folder=folder, class_ids=[c["id"] for c in classes["classes"]],
+        class_names=[c["name"] for c in classes["classes"]],
         seen_ids=seen_ids, unseen_ids=unseen_ids,
-        attributes=io.read_npy(os.path.join(folder, "class_attributes.npy"), PREPARATION),
-        attributes_binary=io.read_npy(binary_path, PREPARATION) if os.path.isfile(binary_path) else None,
+        attributes=fileio.read_npy(os.path.join(folder, "class_attributes.npy"), PREPARATION),
+        attributes_binary=fileio.read_npy(binary_path, PREPARATION) if os.path.isfile(binary_path) else None,
         attribute_names=_read_names(os.path.join(folder, "attribute_names.txt")), lists=lists, info=info)
 
 
@@ -129,7 +130,8 @@ def summary_lines(info):
     return [
         f"prepared {info['dataset']} ({info['split']} split) -> {info['out_dir']}",
         f"  classes: {counts['seen_classes']} seen / {counts['unseen_classes']} unseen, "
-        f"{counts['attributes']} attributes" + (f", class ids {info['class_id_range']}" if info["class_id_range"] else ""),
+        f"{counts['attributes']} attributes"
+        + (f", class ids {info['class_id_range']}" if info["class_id_range"] else ""),
         f"  images: trainval {counts['trainval']} (seen_train {counts['seen_train']} + seen_val {counts['seen_val']}), "
         f"seen_test {counts['seen_test']}, unseen_test {counts['unseen_test']}",
         f"  seen-val: {info['seen_val_source']}",

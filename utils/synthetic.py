@@ -14,7 +14,7 @@ import numpy as np
 import scipy.io
 from PIL import Image, ImageDraw
 
-from utils import io
+from utils import fileio
 from utils.cli import UserError, main_guard
 
 SHAPES = ("circle", "square", "triangle", "star", "cross", "hexagon")
@@ -192,7 +192,7 @@ def generate(out_dir, seed=0, n_classes=40, n_unseen=10, n_val_classes=10, image
     is_unseen = [combo in unseen for combo in combos]
     val_classes = {names[k] for k, c in enumerate(combos) if c in seen[:n_val_classes]}
 
-    with io.atomic_dir(out_dir) as tmp_dir:
+    with fileio.atomic_dir(out_dir) as tmp_dir:
         return _write_dataset(tmp_dir, seed, rng, combos, names, is_unseen, val_classes, images_per_class,
                               image_size, test_seen_fraction, n_text_lines)
 
@@ -201,14 +201,14 @@ def _write_xlsa17_split(split_dir, mat_order, names, is_unseen, val_classes, con
     """The xlsa17 proposed split: class lists and att_splits.mat, its class columns in `mat_order` (like CUB's
     allclasses_names, not in class-id order); `locs`: the 1-based image ids of trainval, test seen, test unseen."""
     seen_names = [n for n, u in zip(names, is_unseen) if not u]
-    io.write_lines(os.path.join(split_dir, "allclasses.txt"), [names[k] for k in mat_order])
-    io.write_lines(os.path.join(split_dir, "trainvalclasses.txt"), seen_names)
-    io.write_lines(os.path.join(split_dir, "testclasses.txt"), [n for n, u in zip(names, is_unseen) if u])
-    io.write_lines(os.path.join(split_dir, "trainclasses1.txt"), [n for n in seen_names if n not in val_classes])
-    io.write_lines(os.path.join(split_dir, "valclasses1.txt"), [n for n in seen_names if n in val_classes])
+    fileio.write_lines(os.path.join(split_dir, "allclasses.txt"), [names[k] for k in mat_order])
+    fileio.write_lines(os.path.join(split_dir, "trainvalclasses.txt"), seen_names)
+    fileio.write_lines(os.path.join(split_dir, "testclasses.txt"), [n for n, u in zip(names, is_unseen) if u])
+    fileio.write_lines(os.path.join(split_dir, "trainclasses1.txt"), [n for n in seen_names if n not in val_classes])
+    fileio.write_lines(os.path.join(split_dir, "valclasses1.txt"), [n for n in seen_names if n in val_classes])
     original_att = continuous[mat_order].T
     trainval_loc, test_seen_loc, test_unseen_loc = (np.array(ids, dtype=np.uint16)[:, None] for ids in locs)
-    with io.atomic_path(os.path.join(split_dir, "att_splits.mat")) as tmp:
+    with fileio.atomic_path(os.path.join(split_dir, "att_splits.mat")) as tmp:
         scipy.io.savemat(tmp, {
             "allclasses_names": _cell_column([names[k] for k in mat_order]),
             "original_att": original_att,
@@ -247,14 +247,14 @@ def _write_dataset(tmp_dir, seed, rng, combos, names, is_unseen, val_classes, im
     continuous = _continuous_attributes(rng, binary)
     attr_names = attribute_names()
     join = os.path.join
-    io.write_lines(join(tmp_dir, "classes.txt"), [f"{k + 1} {n}" for k, n in enumerate(names)])
-    io.write_lines(join(tmp_dir, "images.txt"), image_lines)
-    io.write_lines(join(tmp_dir, "image_class_labels.txt"), label_lines)
-    io.write_lines(join(tmp_dir, "train_test_split.txt"), split_lines)
-    io.write_lines(join(tmp_dir, "attributes.txt"), [f"{j + 1} {n}" for j, n in enumerate(attr_names)])
-    io.write_lines(join(tmp_dir, "attributes", "class_attribute_labels_continuous.txt"),
+    fileio.write_lines(join(tmp_dir, "classes.txt"), [f"{k + 1} {n}" for k, n in enumerate(names)])
+    fileio.write_lines(join(tmp_dir, "images.txt"), image_lines)
+    fileio.write_lines(join(tmp_dir, "image_class_labels.txt"), label_lines)
+    fileio.write_lines(join(tmp_dir, "train_test_split.txt"), split_lines)
+    fileio.write_lines(join(tmp_dir, "attributes.txt"), [f"{j + 1} {n}" for j, n in enumerate(attr_names)])
+    fileio.write_lines(join(tmp_dir, "attributes", "class_attribute_labels_continuous.txt"),
                    [" ".join(f"{v:.4f}" for v in row) for row in continuous])
-    io.write_lines(join(tmp_dir, "attributes", "class_attribute_labels_binary.txt"),
+    fileio.write_lines(join(tmp_dir, "attributes", "class_attribute_labels_binary.txt"),
                    [" ".join(str(int(v)) for v in row) for row in binary])
 
     _write_xlsa17_split(join(tmp_dir, "xlsa17_proposed_split"), rng.permutation(n_classes), names, is_unseen,
@@ -263,7 +263,7 @@ def _write_dataset(tmp_dir, seed, rng, combos, names, is_unseen, val_classes, im
                "val_classes": len(val_classes), "images_per_class": images_per_class, "image_size": image_size,
                "attributes": len(attr_names), "trainval": len(trainval_loc), "test_seen": len(test_seen_loc),
                "test_unseen": len(test_unseen_loc)}
-    io.write_json(join(tmp_dir, "generation.json"), summary)
+    fileio.write_json(join(tmp_dir, "generation.json"), summary)
     return summary
 
 

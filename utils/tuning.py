@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from utils import io
+from utils import fileio
 from utils.cli import UserError
 from utils.experiment import TUNING_GRID
 
@@ -79,7 +79,7 @@ def from_validation_run(cfg, prepared, source):
         return {**own(cfg), "chosen_by": source}
     tables = []
     for path in paths:
-        settings = io.read_json(path, "alpha2w.py on the validation config").get("tuning", {}).get("settings")
+        settings = fileio.read_json(path, "alpha2w.py on the validation config").get("tuning", {}).get("settings")
         if settings is None:
             raise UserError(f"{path}: not the results of a tuned validation run (no tuning.settings); point "
                             "'hyperparameters_from' at the alpha2w results.json of a validation run with a "

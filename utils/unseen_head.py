@@ -7,7 +7,7 @@ the biases; `reg_lambda` pulls w_c towards the mean seen weight, as in the origi
 """
 import numpy as np
 
-from utils import checkpoints, dom2alpha
+from utils import checkpoints, importance_map
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 
@@ -87,5 +87,5 @@ def direct_regression(seen_domain, unseen_domain, seen_weights, train, val):
     domain vectors onto the finetuned seen weights, ridge with lambda chosen by the cosine between the predicted and
     finetuned weights of held-out seen classes (`val`); biases stay 0, as NIWT's. Same frozen features, no
     importances. Returns the weights and {lambda, val_cosine}."""
-    weights, best, _ = dom2alpha.ridge_selected(seen_domain, seen_weights.T, train, val, DIRECT_LAMBDAS)
-    return dom2alpha.ridge_predict(unseen_domain, weights).T, best
+    weights, best, _ = importance_map.ridge_selected(seen_domain, seen_weights.T, train, val, DIRECT_LAMBDAS)
+    return importance_map.ridge_predict(unseen_domain, weights).T, best

@@ -11,7 +11,7 @@ import os
 import numpy as np
 from scipy.stats import rankdata
 
-from utils import config, io
+from utils import config, fileio
 from utils.cli import UserError
 from utils.tf_compat import slim, tf, tf1
 
@@ -157,9 +157,9 @@ def load_alphas(cfg, prepared, source):
     if missing:
         raise UserError(f"{cfg.alphadir}: no {missing[0]}; point 'alphadir' at an alpha_extraction.py save_path")
     alphas_path = os.path.join(cfg.alphadir, "gt_alphas.npy")
-    alphas = io.require_finite(io.read_npy(alphas_path, "alpha_extraction.py").astype(np.float64), alphas_path,
+    alphas = fileio.require_finite(fileio.read_npy(alphas_path, "alpha_extraction.py").astype(np.float64), alphas_path,
                                "redo alpha_extraction.py (a diverged network gives non-finite gradients)")
-    class_ids = io.read_npy(os.path.join(cfg.alphadir, "class_ids.npy"), "alpha_extraction.py")
+    class_ids = fileio.read_npy(os.path.join(cfg.alphadir, "class_ids.npy"), "alpha_extraction.py")
     config.settle(cfg, "n_alphas", alphas.shape[1], source, f"the alphas in {cfg.alphadir}")
     present = set(class_ids.tolist())
     foreign = sorted(present - set(prepared.seen_ids))

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from utils import io
+from utils import fileio
 from utils.cli import UserError
 
 SOURCE_XIAN = "Xian et al. 2018, TPAMI (ResNet-101 features, proposed split)"
@@ -82,7 +82,7 @@ def rows(result_paths):
     """One row per (dataset, split, net, modality): its cells and the runs behind it, in first-seen order."""
     groups = {}
     for path in result_paths:
-        for key, row in metrics_of(io.read_json(path, "its stage (alpha2w.py or baselines.py)"), path):
+        for key, row in metrics_of(fileio.read_json(path, "its stage (alpha2w.py or baselines.py)"), path):
             groups.setdefault(key, []).append(row)
     out = []
     for (dataset, net, modality, split), runs in groups.items():
@@ -107,8 +107,8 @@ def markdown(result_paths, references=True):
               "test images among all classes; H = 2US/(U+S), at gamma = 0 (the protocol). H (calibrated): at the "
               "gamma a validation run selected (calibrated stacking). AUSUC: area under the seen-unseen curve. "
               "Several runs of one setting: mean ± std. '-> weights (ridge baseline)': the same run's unseen weights "
-              "regressed directly from the domain vectors onto the seen weights, no importances. '(baseline)': ESZSL, SAE, "
-              "ALE, SJE, DeViSE trained on the same frozen features, hyperparameters chosen on validation classes "
+              "regressed directly from the domain vectors onto the seen weights, no importances. '(baseline)': ESZSL, "
+              "SAE, ALE, SJE, DeViSE trained on the same frozen features, hyperparameters chosen on validation classes "
               "(baselines.py). Reference rows: "
               "their method names in the modality column."]
     return "\n".join(lines) + "\n"

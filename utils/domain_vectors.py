@@ -9,7 +9,7 @@ import os
 import numpy as np
 import scipy.io
 
-from utils import config, io
+from utils import config, fileio
 from utils.cli import UserError
 
 # Reed et al.'s CUB caption features name 17 classes differently from CUB's classes.txt.
@@ -43,7 +43,7 @@ def class_attributes(path, class_ids, key):
     class of the dataset's classes.txt, in id order). Missing values (-1, AwA2) become 0."""
     _require(path, key)
     if path.endswith(".npy"):
-        matrix = io.read_npy(path, f"the file ('{key}')").astype(np.float64)
+        matrix = fileio.read_npy(path, f"the file ('{key}')").astype(np.float64)
         if matrix.ndim != 2 or matrix.shape[0] != len(class_ids):
             raise UserError(f"{path}: expected {len(class_ids)} rows (the prepared classes), found shape "
                             f"{list(matrix.shape)}; use the class_attributes file of 'prepared_dir'")
@@ -153,6 +153,6 @@ def named_class_vectors(cfg, class_ids, class_names, attribute_names):
         else:
             vectors = _reed_w2v(cfg.attrdir, class_names, key)
         names = [f"{cfg.modality} dim {j}" for j in range(vectors.shape[1])]
-    io.require_finite(vectors, getattr(cfg, key),
+    fileio.require_finite(vectors, getattr(cfg, key),
                       f"every class needs a complete domain vector (fix the file or '{key}')")
     return vectors, names
