@@ -1,4 +1,4 @@
-"""NIWT end to end: `python run_pipeline.py [synth|synth_small|cub|awa2|cub_001_050_shared|cub_001_050_small] [...]`.
+"""NIWT end to end: `python run_pipeline.py [synth|synth_small|cub|awa2|cub_001_050|cub_001_050_small] [...]`.
 
 Runs, for the chosen dataset of arg_configs/pipelines.json: generation (the generated datasets), preparation, then per
 run (a validation run first where the dataset has one) the conversion of pretrained weights where a net needs it,
@@ -49,7 +49,7 @@ class Plan:
         entry = table["datasets"][args.dataset]
         if args.out or args.seed is not None:
             self.out_root = os.path.abspath(args.out or os.path.join(pipeline.ROOT, "runs", f"seed{args.seed}"))
-            self.folders = pipeline.OUTPUT_ROOTS if args.out else ("ckpt", "alphas")
+            self.folders = pipeline.output_roots(table) if args.out else ("ckpt", "alphas")
         else:
             self.out_root, self.folders = None, ()
         if "generate" in entry:

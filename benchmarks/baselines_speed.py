@@ -1,6 +1,6 @@
 """Seconds of each GZSL baseline of baselines.py (selection on validation classes + refit + scoring) on a run's
 features. Default: CUB classes 001-050 with EfficientNet-Lite0 (1280-d features; run
-`bash run_pipeline.sh cub_001_050_shared --net efficientnet_lite0 --until alpha2w` first). Usage:
+`bash run_pipeline.sh cub_001_050 --net efficientnet_lite0 --until alpha2w` first). Usage:
     python benchmarks/baselines_speed.py [--config arg_configs/<net>_config_<DATASET>.json]
 """
 import argparse

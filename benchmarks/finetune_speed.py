@@ -3,7 +3,7 @@
 Runs cnn_finetune.py's phase 1 for a few epochs on a shipped config's data, once per path, each in a fresh folder,
 and prints seconds per epoch, the one-off time of the feature bank and the seen-val accuracy after the same number
 of epochs. Needs the config's prepared lists and pretrained checkpoint (for the default, CUB classes 001-050 with
-EfficientNet-Lite0: `bash run_pipeline.sh cub_001_050_shared --net efficientnet_lite0 --until convert`). Usage:
+EfficientNet-Lite0: `bash run_pipeline.sh cub_001_050 --net efficientnet_lite0 --until convert`). Usage:
     python benchmarks/finetune_speed.py [--config seen_pretraining/arg_configs/seen_finetune/<config>.json]
                                         [--epochs 3] [--views 1]
 """

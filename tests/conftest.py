@@ -7,6 +7,12 @@ import pytest
 from helpers import SHARED_DATA, SLOW_FIXTURES, experiment_config, extracted, finetuned, run_stage, slow_fixture
 
 
+# The shipped configs name the real datasets through the data root (utils/config.data_root): the real CUB/AwA2 files
+# beside the project, where they exist, unless the environment names another.
+if os.path.isdir(SHARED_DATA):
+    os.environ.setdefault("NIWT_DATA", SHARED_DATA)
+
+
 def pytest_collection_modifyitems(items):
     """Mark `slow` every test that uses a fixture made with `slow_fixture` (directly or through another fixture)."""
     for item in items:

@@ -159,14 +159,16 @@ def test_checkpoint_inputs_are_fingerprinted_by_their_index_and_variants_move_ou
     assert pipeline.file_digest(str(folder)) != first
     assert pipeline.file_digest(str(tmp_path / "absent")) == "missing"
     raw = {"save_path": "../ckpt/SYNTH/x/", "train_split_json": "../data/prepared/synth/seen_train.txt",
-           "dataset_json": "../data/p/a.txt,../data/p/b.txt", "class_list_f": "../../shared/data/CUB/classes.txt",
-           "random_seed": 123, "lr_fc": 0.001}
+           "dataset_json": "../data/prepared/p/a.txt,../data/prepared/p/b.txt",
+           "class_list_f": "../data/CUB/classes.txt", "data_dir": "../data/synth", "random_seed": 123, "lr_fc": 0.001}
     moved = pipeline.rerooted(raw, pipeline.STAGE_DIR, str(tmp_path / "out"), ("ckpt", "alphas"))
     assert moved["save_path"] == str(tmp_path / "out" / "ckpt" / "SYNTH" / "x")
     assert moved["train_split_json"] == raw["train_split_json"]  # data/ stays unless --out moves it
     assert moved["class_list_f"] == raw["class_list_f"] and moved["random_seed"] == 123
-    everything = pipeline.rerooted(raw, pipeline.STAGE_DIR, "/o", pipeline.OUTPUT_ROOTS)
-    assert everything["dataset_json"] == "/o/data/p/a.txt,/o/data/p/b.txt"
+    everything = pipeline.rerooted(raw, pipeline.STAGE_DIR, "/o", pipeline.output_roots(pipeline.load_table()))
+    assert everything["dataset_json"] == "/o/data/prepared/p/a.txt,/o/data/prepared/p/b.txt"
+    assert everything["data_dir"] == "/o/data/synth"  # a generated dataset moves, a real one stays in the data root
+    assert everything["class_list_f"] == raw["class_list_f"]
 
 
 def test_inverse_map_names_each_neuron_by_the_attribute_it_carries():

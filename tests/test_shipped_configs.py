@@ -259,3 +259,21 @@ def test_the_shipped_awa2_and_cub_configs_hold_the_originals_hyperparameters():
             cfg.layer_name = cfg.layer_name[len(cfg.model_name) + 1:]  # the original wrote it without the scope
         differ = {key: (value, getattr(cfg, key)) for key, value in original.items() if getattr(cfg, key) != value}
         assert not differ, (path, differ)
+
+
+def test_shipped_configs_name_the_real_datasets_through_the_data_root(tmp_path, monkeypatch):
+    """No shipped config names a folder of one machine: the real datasets are under ${NIWT_DATA} (download.sh fills
+    it; default data/, relative to the repository unless absolute)."""
+    shipped = glob.glob(os.path.join(ROOT, "arg_configs", "**", "*.json"), recursive=True) + \
+        glob.glob(os.path.join(STAGE_DIR, "arg_configs", "**", "*.json"), recursive=True)
+    texts = {path: open(path, encoding="utf-8").read() for path in shipped}
+    assert not [path for path, text in texts.items() if "../shared" in text or "CUB_200_2011" in text]
+    rooted = [path for path, text in texts.items() if "${NIWT_DATA}/" in text]
+    assert len(rooted) >= 20
+    path = os.path.join(ROOT, "arg_configs", "prepare", "cub_001_050.json")
+    monkeypatch.setenv("NIWT_DATA", str(tmp_path / "datasets"))
+    assert config.read_json_config(path)["image_dir"] == str(tmp_path / "datasets" / "CUB" / "images")
+    monkeypatch.setenv("NIWT_DATA", "elsewhere")
+    assert config.read_json_config(path)["data_dir"] == os.path.join(ROOT, "elsewhere", "CUB")
+    monkeypatch.delenv("NIWT_DATA")
+    assert config.read_json_config(path)["split_dir"] == os.path.join(ROOT, "data", "CUB", "xlsa17_proposed_split")

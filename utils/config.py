@@ -161,11 +161,34 @@ def load_config(path, schema):
     return validate(read_json_config(path), schema, path)
 
 
+DATA_ROOT_VARIABLE = "NIWT_DATA"
+DATA_ROOT_MARK = "${" + DATA_ROOT_VARIABLE + "}"
+
+
+def data_root():
+    """The folder the real datasets live in, one subfolder each (CUB/, AWA2/: what download.sh fills): $NIWT_DATA,
+    relative to the repository root unless absolute, by default the repository's data/."""
+    repository = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.normpath(os.path.join(repository, os.environ.get(DATA_ROOT_VARIABLE) or "data"))
+
+
+def with_data_root(value):
+    """`value` (a config, or any value in it) with every "${NIWT_DATA}" replaced by the data root."""
+    if isinstance(value, str):
+        return value.replace(DATA_ROOT_MARK, data_root())
+    if isinstance(value, list):
+        return [with_data_root(v) for v in value]
+    if isinstance(value, dict):
+        return {k: with_data_root(v) for k, v in value.items()}
+    return value
+
+
 def read_json_config(path):
-    """The JSON object in the file at `path`; a file that is not UTF-8 JSON with finite numbers is a one-line error."""
+    """The JSON object in the file at `path`, with the data root in its paths (`with_data_root`); a file that is not
+    UTF-8 JSON with finite numbers is a one-line error."""
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f, parse_constant=_refuse_constant)
+            return with_data_root(json.load(f, parse_constant=_refuse_constant))
     except json.JSONDecodeError as err:
         raise UserError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
     except UnicodeDecodeError as err:

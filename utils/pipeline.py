@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE = os.path.join(ROOT, "arg_configs", "pipelines.json")
 STAMP = "pipeline_stamp.json"
 STAGE_DIR = os.path.join(ROOT, "seen_pretraining")
-OUTPUT_ROOTS = ("data", "ckpt", "alphas")  # the git-ignored folders every generated file lives in
+OUTPUT_ROOTS = ("data/prepared", "ckpt", "alphas")  # where the stages write (with the generated datasets' folders)
 
 
 def _paths(*values):
@@ -102,10 +102,17 @@ def resolved_config(stage, config_path):
     filled in by the stage's own loader, so the pipeline sees the paths the stage will read and write."""
     from utils import experiment, seen_configs  # they import TensorFlow: only when configs are resolved
     if stage == "prepare":
-        return fileio.read_json(config_path)
+        return config.read_json_config(config_path)
     load = {"finetune": seen_configs.load_finetune, "alpha_extract": seen_configs.load_alpha_extract}.get(
         stage, experiment.load)
     return config.resolved_dict(load(config_path))
+
+
+def output_roots(table):
+    """The folders `--out` moves: the stages' outputs and the generated datasets, never the real datasets (the data
+    root, utils/config.data_root)."""
+    generated = sorted({entry["generate"]["out"] for entry in table["datasets"].values() if "generate" in entry})
+    return OUTPUT_ROOTS + tuple(generated)
 
 
 def load_table(path=TABLE):

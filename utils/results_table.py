@@ -13,7 +13,7 @@ from utils import fileio
 from utils.cli import UserError
 
 SOURCE_XIAN = "Xian et al. 2018, TPAMI (ResNet-101 features, proposed split)"
-# dataset -> (method, U, S, H): Xian et al. 2018's GZSL numbers on the proposed split (see ../shared/REFERENCE.md)
+# dataset -> (method, U, S, H): Xian et al. 2018's GZSL numbers on the proposed split (their TPAMI paper, Table 5)
 REFERENCES = {
     "AWA2": [("ALE", 14.0, 81.8, 23.9), ("DEVISE", 17.1, 74.7, 27.8), ("SJE", 8.0, 73.9, 14.4),
              ("ESZSL", 5.9, 77.8, 11.0), ("LATEM", 11.5, 77.3, 20.0), ("SYNC", 10.0, 90.5, 18.0)],
