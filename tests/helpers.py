@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -197,3 +198,33 @@ def table_row(text, dataset):
     """The cells of `dataset`'s row of a markdown results table."""
     row = next(line for line in text.splitlines() if line.startswith(f"| {dataset} |"))
     return [cell.strip() for cell in row.strip("|").split("|")]
+
+
+BROWSER_PROBE = """<script>window.addEventListener('load', function () {
+  var images = Array.from(document.images);
+  document.body.setAttribute('data-probe', JSON.stringify({images: images.length,
+    loaded: images.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length,
+    cards: document.querySelectorAll('.card').length, cards_with_image: document.querySelectorAll('.card img').length,
+    widest: Math.max.apply(null, images.map(function (i) { return i.getBoundingClientRect().width; }))}));
+});</script>"""
+
+
+def browser_view(page):
+    """How headless Chromium sees the HTML file `page` once loaded: images and how many loaded, cards, the widest
+    image's displayed width. Skips the test where Debian's `chromium` is not installed."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (apt install chromium); the page is checked in a browser where it is")
+    probe = os.path.join(os.path.dirname(page), ".browser_probe.html")
+    with open(page, encoding="utf-8") as f, open(probe, "w", encoding="utf-8") as out:
+        out.write(f.read().replace("</body>", BROWSER_PROBE + "</body>"))
+    try:
+        done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+                               "--window-size=1280,900", "--dump-dom", "file://" + probe], capture_output=True,
+                              text=True, timeout=120)
+    finally:
+        os.remove(probe)
+    found = re.search(r'data-probe="([^"]*)"', done.stdout)
+    assert found, done.stderr[-2000:]
+    return json.loads(found.group(1).replace("&quot;", '"'))
+

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from helpers import run_script, slow_fixture, stage_lines, table_row
+from helpers import browser_view, run_script, slow_fixture, stage_lines, table_row
 from utils import explanation, importance_map, pipeline
 
 # synth_small, attributes: generate, prepare, finetune, alpha_extract, mod2alpha, alpha2w, explain (small_cnn has no
@@ -71,6 +71,15 @@ def test_explanations_name_neurons_and_recover_the_true_attributes_far_above_cha
     assert page.count("Most important neurons: #") == 12
     unseen = [r for r in report["images"] if r["split"] == "unseen test"]
     assert len(unseen) == 200 and all(r["mapped"] and r["text"] for r in unseen)
+
+
+def test_the_explanations_page_shows_every_card_with_its_figure_large_enough_in_a_browser(small_run):
+    """Opened in headless Chromium: every image loads, each of the 12 explained images has its card with its figure,
+    and the 64-pixel images' figures are shown at least 600 pixels wide (three panels of 256)."""
+    view = browser_view(str(small_run["alpha2w"] / "explanations" / "index.html"))
+    assert view["images"] == view["loaded"] == 12, view
+    assert view["cards"] == view["cards_with_image"] == 12, view
+    assert view["widest"] >= 600, view
 
 
 def test_second_run_skips_every_stage_and_force_redoes_a_stage_and_what_follows(small_run):

@@ -86,8 +86,9 @@ def html_page(title, summary_lines, cards, neuron_table):
         return html.escape(str(text))
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>"
              "body{font-family:sans-serif;margin:2em;max-width:1100px}.card{border:1px solid #ccc;padding:1em;"
-             "margin:1em 0}.ok{color:#080}.bad{color:#b00}table{border-collapse:collapse}td,th{border:1px solid "
-             "#ddd;padding:2px 6px;font-size:90%}</style></head><body>", f"<h1>{esc(title)}</h1>"]
+             "margin:1em 0;overflow-wrap:anywhere}.card img{max-width:100%;height:auto}.ok{color:#080}"
+             ".bad{color:#b00}table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:2px 6px;"
+             "font-size:90%}</style></head><body>", f"<h1>{esc(title)}</h1>"]
     parts += [f"<p>{esc(line)}</p>" for line in summary_lines]
     for card in cards:
         verdict = "ok" if card["correct"] else "bad"

@@ -1,5 +1,7 @@
 """Figures as PNG (matplotlib without a display): training curves, seen-unseen curves, Grad-CAM overlays; and
 TensorBoard scalars."""
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -25,7 +27,9 @@ def plot_curves(path, history, keys, ylabel, title):
     _save(fig, path)
 
 
-GRADCAM_CAPTION = 14  # pixels of text above each panel, and of the title above them
+GRADCAM_CAPTION = 14  # pixels of a line of text: each panel's label, and each line of the title above them
+GRADCAM_CHAR_WIDTH = 6  # pixels of a character of PIL's default font
+GRADCAM_DISPLAY = 224  # smallest panel side shown
 
 
 def gradcam_panels(image, cams):
@@ -42,17 +46,24 @@ def gradcam_panels(image, cams):
 
 def save_gradcam(path, image, cams, title):
     """PNG of the image beside each (label, Grad-CAM map) overlay, with the label above each panel and the title
-    above all; drawn with PIL at the image's own resolution (a matplotlib figure took 0.24 s an image, 50 of them
-    a quarter of a CUB extraction)."""
+    above all, wrapped to the figure's width; drawn with PIL (a matplotlib figure took 0.24 s an image, 50 of them a
+    quarter of a CUB extraction). Panels smaller than GRADCAM_DISPLAY pixels are enlarged by a whole factor (pixels
+    kept sharp), so that a 64-pixel image is seen and its labels fit."""
     from PIL import ImageDraw
     height, width = image.shape[:2]
-    panels = gradcam_panels(image, [cam for _, cam in cams])
-    canvas = Image.new("RGB", (len(panels) * width, height + 2 * GRADCAM_CAPTION), "white")
+    scale = max(1, -(-GRADCAM_DISPLAY // max(height, width)))
+    panels = [Image.fromarray(p).resize((width * scale, height * scale), Image.NEAREST)
+              for p in gradcam_panels(image, [cam for _, cam in cams])]
+    width, height = width * scale, height * scale
+    title_lines = textwrap.wrap(title, max(1, len(panels) * width // GRADCAM_CHAR_WIDTH)) or [""]
+    top = GRADCAM_CAPTION * (len(title_lines) + 1)
+    canvas = Image.new("RGB", (len(panels) * width, height + top), "white")
     draw = ImageDraw.Draw(canvas)
-    draw.text((2, 1), title, fill="black")
+    for row, line in enumerate(title_lines):
+        draw.text((2, 1 + row * GRADCAM_CAPTION), line, fill="black")
     for i, (label, panel) in enumerate(zip(["input"] + [label for label, _ in cams], panels)):
-        canvas.paste(Image.fromarray(panel), (i * width, 2 * GRADCAM_CAPTION))
-        draw.text((i * width + 2, GRADCAM_CAPTION + 1), label[:width // 6], fill="black")
+        canvas.paste(panel, (i * width, top))
+        draw.text((i * width + 2, top - GRADCAM_CAPTION + 1), label[:width // GRADCAM_CHAR_WIDTH], fill="black")
     with fileio.atomic_path(path) as tmp:
         canvas.save(tmp, format="png")
 
