@@ -10,7 +10,6 @@ Phase 1 runs the network in inference mode and trains only its logits, a dense m
 for `fc_feature_views` augmented views) and the epochs train the logits on them: the same model, loss, early
 stopping and checkpoints, without running the frozen trunk every epoch. The bank is shared by a grid's settings.
 """
-import hashlib
 import os
 import shutil
 import sys
@@ -23,7 +22,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from utils import checkpoints, config, devices, fileio, input_pipeline, metrics, nets_factory, plots, seen_configs
-from utils import splits
+from utils import feature_bank, run_state, splits
 from utils.cli import UserError, main_guard
 from utils.tf_compat import slim, tf, tf1
 from utils.grids import grid, log10_grid
@@ -58,24 +57,10 @@ class Run:
         self.check_owner()
         self.writer = None
 
-    def owner(self):
-        """What a run folder belongs to: the network, its classes and its training images (by name and label, so a
-        copied data folder still matches)."""
-        train = self.data["train"]
-        listed = "".join(f"{os.path.basename(p)} {label}\n" for p, label in zip(train.paths, train.labels))
-        return {"model_name": self.cfg.model_name, "num_classes": self.cfg.num_classes,
-                "train_images": hashlib.sha256(listed.encode()).hexdigest()}
-
     def check_owner(self):
-        """A folder holding another config's run (another network, class count or training list) is refused rather
-        than resumed and finalised as this one's; a folder of an earlier version (no record) is taken as it is."""
-        found, mine = self.state.get("run_of"), self.owner()
-        if found is not None and found != mine:
-            what = [key for key in mine if found.get(key) != mine[key]]
-            raise UserError(f"{self.state_path}: holds a run of another config ({', '.join(what)} differ: "
-                            f"{found['model_name']}, {found['num_classes']} classes); choose another 'save_path', "
-                            "or delete the folder to start over")
-        self.state["run_of"] = mine
+        """A folder holding another config's run is refused rather than resumed and finalised as this one's."""
+        self.state["run_of"] = run_state.owned(self.state.get("run_of"), run_state.owner(
+            self.cfg.model_name, self.cfg.num_classes, self.data["train"]), self.state_path)
 
     def best_checkpoint(self):
         """The best checkpoint's prefix; state.json keeps it relative to the run folder, so a copied or moved
@@ -294,7 +279,7 @@ class Run:
                 sess.run(self.beta_reset)
             if self.cached:
                 if phase not in self.banks:
-                    self.banks[phase] = FeatureBank.compute(self, sess)
+                    self.banks[phase] = feature_bank.FeatureBank.compute(self, sess)
                 self.bank = self.banks[phase]
             while self.state["epoch"] < epochs and not stopper.should_stop:
                 self.state["epoch"] += 1
@@ -339,33 +324,6 @@ class Run:
                           "cross-entropy (train includes weight decay)")
         plots.plot_curves(os.path.join(self.folder, "accuracy.png"), history, ["train_acc", "val_acc", "test_acc"],
                           "per-class top-1", "accuracy")
-
-
-class FeatureBank:
-    """The penultimate features (and labels) of every image of the seen lists, computed once by the frozen trunk:
-    train as `fc_feature_views` views (1: the eval view; K > 1: K augmented passes, used in turn by the epochs),
-    val and test as their eval views."""
-
-    def __init__(self, views):
-        self.views = views  # split -> [(features [N, D], labels [N])]
-
-    @classmethod
-    def compute(cls, run, sess):
-        start, k = time.time(), run.cfg.fc_feature_views
-        passes = {"train": ["train"] * k if k > 1 else ["train_eval"], "val": ["val"], "test": ["test"]}
-        views = {}
-        for split, sources in passes.items():
-            views[split] = []
-            for source in sources:
-                parts = run.image_pass(sess, source, split, ("features", "labels"), f"features {source}")
-                views[split].append((np.concatenate([p["features"] for p in parts]),
-                                     np.concatenate([p["labels"] for p in parts])))
-        print(f"cached penultimate features of {sum(len(v[0][1]) for v in views.values())} images "
-              f"({k} training view{'s' if k > 1 else ''}) in {time.time() - start:.1f}s", flush=True)
-        return cls(views)
-
-    def view(self, split, epoch):
-        return self.views[split][epoch % len(self.views[split])]
 
 
 def load_lists(cfg, source):
