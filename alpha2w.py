@@ -34,7 +34,7 @@ def predicted_alphas(cfg, prepared, channels, source):
         if not os.path.isfile(needed):
             raise UserError(f"{needed}: not found; run mod2alpha.py with {source} first ('dom2alpha_ckpt_dir')")
     alphas = fileio.require_finite(fileio.read_npy(path, "mod2alpha.py"), path, "redo mod2alpha.py (its map diverged: "
-                               "lower 'learning_rate')")
+                                   "lower 'learning_rate')")
     meta = fileio.read_json(meta_path, "mod2alpha.py", ("class_ids", "dataset", "config", "seen_ids"))
     if meta["class_ids"] != prepared.class_ids:
         raise UserError(f"{meta_path}: its classes are not those of {cfg.prepared_dir}; run mod2alpha.py on it")
@@ -71,7 +71,7 @@ def calibration_record(cfg, prepared, source):
     record = calibration.from_config(cfg.calibration_gamma, cfg.calibration_rule, prepared.info["split"], source)
     if record and "seen_rate" in record:
         chosen = fileio.read_json(cfg.calibration_gamma, "alpha2w.py on the validation config",
-                              ("model_name", "unseen_norm_matching"))
+                                  ("model_name", "unseen_norm_matching"))
         if (chosen["model_name"], chosen["unseen_norm_matching"]) != (cfg.model_name, cfg.unseen_norm_matching):
             raise UserError(f"{cfg.calibration_gamma}: a validation run of {chosen['model_name']} with "
                             f"unseen_norm_matching {chosen['unseen_norm_matching']}; its gamma only fits the same "

@@ -133,7 +133,7 @@ class Naming:
 
 def load_naming(cfg, prepared, top_names, source):
     vectors, names = domain_vectors.named_class_vectors(cfg, prepared.class_ids, prepared.class_names,
-                                                prepared.attribute_names)
+                                                        prepared.attribute_names)
     targets = importance_map.standardised(vectors, [prepared.class_ids.index(c) for c in prepared.seen_ids])
     inverse = inverse_map(cfg, prepared, targets, source)
     coefficients = inverse.neuron_coefficients()

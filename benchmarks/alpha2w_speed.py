@@ -40,7 +40,7 @@ def seconds_per_step(name, batch_size, full_steps, cached_steps):
     rng = np.random.default_rng(0)
     init = rng.normal(size=(spec.penultimate_dims, N_UNSEEN)) * 0.01
     model = transfer_graph.Alpha2W(config(spec, name, batch_size), spec, spec.alpha_layer, N_SEEN, init,
-                            init.mean(1), "benchmark", restore=False)
+                                   init.mean(1), "benchmark", restore=False)
     size = spec.default_image_size
     pixels = rng.integers(0, 256, size=((full_steps + 1) * batch_size, size, size, 3), dtype=np.uint8)
     classes = rng.integers(0, N_UNSEEN, size=batch_size).astype(np.int32)

@@ -104,7 +104,7 @@ def test_class_level_loss_equals_the_mean_per_image_cosine_distance():
     with tf.Graph().as_default(), tf1.Session() as sess:
         class_level = sess.run(importance_map.class_level_cd_loss(tf.constant(predictions, tf.float32), targets))
         image_level = sess.run(importance_map.per_image_loss(tf.constant(predictions[class_index], tf.float32),
-                                                        tf.constant(alphas, tf.float32), cfg))
+                                                             tf.constant(alphas, tf.float32), cfg))
     assert abs(class_level - (1 - per_image)) < 1e-5 and abs(image_level - (1 - per_image)) < 1e-5
     assert abs(importance_map.agreement(predictions, targets)["cosine"] - per_image) < 1e-12
 

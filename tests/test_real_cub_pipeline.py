@@ -17,13 +17,13 @@ def test_cub_subset_end_to_end_with_the_pretrained_backbone_is_far_above_chance(
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     # explain is left out (--until): tests/test_pipeline.py covers it on the generated data
     assert stage_lines(done.stdout) == {name: "ran" for name in ("prepare", "convert", "finetune", "alpha_extract",
-                                                                  "mod2alpha", "alpha2w")}
+                                                                 "mod2alpha", "alpha2w")}
     info = fileio.read_json(tmp_path / "data" / "prepared" / "CUB_001_050_small" / "split_info.json")
     cap = info["config"]["max_images_per_class"]
     assert info["counts"]["seen_classes"] == 40 and info["counts"]["unseen_classes"] == 10
     assert info["counts"]["trainval"] == 40 * cap and info["counts"]["unseen_test"] == 10 * cap
     finetuned = fileio.read_json(tmp_path / "ckpt" / "CUB_001_050_small" /
-                             "CUB_001_050_small_efficientnet_lite0_seen_finetune_proposed" / "test_perf.json")
+                                 "CUB_001_050_small_efficientnet_lite0_seen_finetune_proposed" / "test_perf.json")
     assert finetuned["phase"] == "fc" and finetuned["val_acc"] >= 0.4  # 40 classes: chance 0.025
     cells = table_row((tmp_path / "ckpt" / "gzsl_table_cub_001_050_small.md").read_text(), "CUB_001_050_small")
     assert cells[:3] == ["CUB_001_050_small", "efficientnet_lite0", "attributes"]

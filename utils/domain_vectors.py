@@ -154,5 +154,5 @@ def named_class_vectors(cfg, class_ids, class_names, attribute_names):
             vectors = _reed_w2v(cfg.attrdir, class_names, key)
         names = [f"{cfg.modality} dim {j}" for j in range(vectors.shape[1])]
     fileio.require_finite(vectors, getattr(cfg, key),
-                      f"every class needs a complete domain vector (fix the file or '{key}')")
+                          f"every class needs a complete domain vector (fix the file or '{key}')")
     return vectors, names

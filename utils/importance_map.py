@@ -158,7 +158,7 @@ def load_alphas(cfg, prepared, source):
         raise UserError(f"{cfg.alphadir}: no {missing[0]}; point 'alphadir' at an alpha_extraction.py save_path")
     alphas_path = os.path.join(cfg.alphadir, "gt_alphas.npy")
     alphas = fileio.require_finite(fileio.read_npy(alphas_path, "alpha_extraction.py").astype(np.float64), alphas_path,
-                               "redo alpha_extraction.py (a diverged network gives non-finite gradients)")
+                                   "redo alpha_extraction.py (a diverged network gives non-finite gradients)")
     class_ids = fileio.read_npy(os.path.join(cfg.alphadir, "class_ids.npy"), "alpha_extraction.py")
     config.settle(cfg, "n_alphas", alphas.shape[1], source, f"the alphas in {cfg.alphadir}")
     present = set(class_ids.tolist())

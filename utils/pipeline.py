@@ -211,9 +211,9 @@ class Step:
             shutil.rmtree(os.path.dirname(self.output))
 
     def write_stamp(self, fingerprint, seconds):
-        fileio.write_json(self.stamp_path, {"stage": self.stage.name, "config": self.config_path, "fingerprint":
-                                        fingerprint, "output": self.output, "output_sha256": file_digest(self.output),
-                                        "seconds": round(seconds, 1)})
+        fileio.write_json(self.stamp_path, {
+            "stage": self.stage.name, "config": self.config_path, "fingerprint": fingerprint, "output": self.output,
+            "output_sha256": file_digest(self.output), "seconds": round(seconds, 1)})
 
 
 def rerooted(raw, base, out_root, folders):

@@ -253,9 +253,9 @@ def _write_dataset(tmp_dir, seed, rng, combos, names, is_unseen, val_classes, im
     fileio.write_lines(join(tmp_dir, "train_test_split.txt"), split_lines)
     fileio.write_lines(join(tmp_dir, "attributes.txt"), [f"{j + 1} {n}" for j, n in enumerate(attr_names)])
     fileio.write_lines(join(tmp_dir, "attributes", "class_attribute_labels_continuous.txt"),
-                   [" ".join(f"{v:.4f}" for v in row) for row in continuous])
+                       [" ".join(f"{v:.4f}" for v in row) for row in continuous])
     fileio.write_lines(join(tmp_dir, "attributes", "class_attribute_labels_binary.txt"),
-                   [" ".join(str(int(v)) for v in row) for row in binary])
+                       [" ".join(str(int(v)) for v in row) for row in binary])
 
     _write_xlsa17_split(join(tmp_dir, "xlsa17_proposed_split"), rng.permutation(n_classes), names, is_unseen,
                         val_classes, continuous, (trainval_loc, test_seen_loc, test_unseen_loc))
