@@ -163,6 +163,7 @@ class Setup:
     gamma: dict            # calibrated stacking's record (utils/calibration.from_config), or None
     probe_set: probes.Probes
     examples: tuple        # (unseen class, probe index) per training example
+    seen_order: list       # the finetuned network's logit of each seen class (experiment.seen_logit_order)
     seen_w: np.ndarray     # [D, n_seen]
     seen_b: np.ndarray
     init_w: np.ndarray     # [D, n_unseen]
@@ -181,8 +182,9 @@ def load_setup(cfg, source):
     rng = np.random.default_rng(cfg.random_seed)
     probe_set = probes.sample(cfg, prepared, rng, source)
     examples = make_examples(cfg, prepared, len(probe_set), rng, source)
+    seen_order = experiment.seen_logit_order(cfg, prepared)
     seen_w, seen_b = unseen_head.seen_head(checkpoints.checkpoint_prefix(cfg.ckpt_path), spec.logits_scope,
-                                           len(prepared.seen_ids))
+                                           len(prepared.seen_ids), seen_order)
     if cfg.zero_seen_biases:  # as the frozen net scores the seen classes (FrozenNet)
         seen_b = np.zeros_like(seen_b)
     init_w = unseen_head.initial_weights(seen_w, len(prepared.unseen_ids), cfg.unseen_w_init, rng)
@@ -190,7 +192,7 @@ def load_setup(cfg, source):
         settings = tuning.grid(cfg)
     else:
         settings = [tuning.from_validation_run(cfg, prepared, os.path.abspath(source))]
-    return Setup(spec, layer, prepared, gamma, probe_set, examples, seen_w, seen_b, init_w, settings)
+    return Setup(spec, layer, prepared, gamma, probe_set, examples, seen_order, seen_w, seen_b, init_w, settings)
 
 
 @dataclasses.dataclass
@@ -326,7 +328,7 @@ def main(argv=None):
         return config.print_resolved(cfg)
     setup = load_setup(cfg, args.config)
     model = transfer_graph.Alpha2W(cfg, setup.spec, setup.layer, setup.n_seen, setup.init_w, setup.seen_w.mean(1),
-                                   args.config)
+                                   args.config, seen_order=setup.seen_order)
     channels = int(model.activations.shape[-1])
     class_alphas, mod2alpha_meta = predicted_alphas(cfg, setup.prepared, channels, args.config)
     config.settle(cfg, "n_alphas", channels, args.config, f"the channels of {setup.layer}")

@@ -15,10 +15,8 @@ import time
 
 import numpy as np
 
-from utils import config, domain_vectors, experiment, explanation, fileio, frozen_net, importance_map, input_pipeline
-from utils import metrics
-from utils import nets_factory, plots, preprocessing, splits
-from utils import cli
+from utils import cli, config, domain_vectors, experiment, explanation, fileio, frozen_net, importance_map
+from utils import input_pipeline, metrics, nets_factory, plots, preprocessing, splits
 from utils.cli import UserError, main_guard
 from utils.importance import class_importance, gradcam
 from utils.tf_compat import tf, tf1
@@ -62,10 +60,11 @@ class Explainer:
     """The graph: the frozen net and the unseen head (constants) -> joint logits; importance and Grad-CAM of the
     predicted class and of a fed (true) class."""
 
-    def __init__(self, cfg, layer, n_seen, head, source):
+    def __init__(self, cfg, layer, n_seen, head, source, seen_order=None):
         self.graph = tf.Graph()
         with self.graph.as_default():
             self.net = frozen_net.FrozenNet(cfg, n_seen, layer, source, zero_seen_biases=cfg.zero_seen_biases,
+                                            fallback=experiment.fallback_checkpoint(cfg), seen_order=seen_order,
                                             reinit_beta=cfg.reinit_batchnorm_beta)
             logits = tf.concat([self.net.logits,
                                 tf.matmul(self.net.features, tf.constant(head[0])) + tf.constant(head[1])], 1)
@@ -255,7 +254,7 @@ def main(argv=None):
           f"-> {len(naming.names)} dimensions, lambda {naming.inverse.lam:g}, val-class cosine "
           f"{naming.inverse.val_cosine:.3f}")
     chosen = images_to_explain(cfg, prepared, args.max_images, args.n_show)
-    model = Explainer(cfg, layer, n_seen, head, args.config)
+    model = Explainer(cfg, layer, n_seen, head, args.config, experiment.seen_logit_order(cfg, prepared))
     results = {}
     with fileio.atomic_dir(os.path.join(cfg.ckpt_dir, "explanations")) as out, tf1.Session(graph=model.graph) as sess:
         with input_pipeline.naming_bad_images([p for paths, _, _ in chosen.values() for p in paths]):

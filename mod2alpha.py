@@ -2,7 +2,8 @@
 
 Training pairs are (domain vector of an image's class, that image's gt alpha) for `n_train_class` seen classes chosen
 with the seed; the other seen classes validate. The checkpoint with the lowest val loss is kept, and its predicted
-alphas for EVERY class (seen and unseen) are written for alpha2w.py, beside a closed-form ridge baseline.
+alphas for EVERY class (seen and unseen) are written for alpha2w.py, beside a closed-form ridge baseline. With
+`text2alpha_ckpt`, a released map of the original predicts them instead (utils/text2alpha.py), scored the same way.
 """
 import os
 import time
@@ -10,7 +11,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from utils import config, domain_vectors, experiment, fileio, importance_map, plots, splits
+from utils import config, domain_vectors, experiment, fileio, importance_map, plots, splits, text2alpha
 from utils.cli import UserError, config_args, main_guard
 from utils.tf_compat import tf, tf1
 from utils.grids import log10_grid
@@ -107,6 +108,15 @@ def fit_map(cfg, trainer, sess, val, out):
     return initial, history, best
 
 
+def released_map(cfg, vectors, val):
+    """The alphas a released map of the original predicts for every class, scored on the val classes as a trained
+    map's best epoch is: (its val metrics, no history, the row with its predictions)."""
+    predictions = text2alpha.predict(cfg.text2alpha_ckpt, cfg.dom2alpha_model, vectors, cfg.n_alphas)
+    metrics = importance_map.agreement(predictions, val, cfg.alpha_loss_type, cfg.cdl1_reg)
+    return metrics, [], {"epoch": None, "train_loss": None, **{f"val_{k}": v for k, v in metrics.items()},
+                         "predictions": predictions}
+
+
 @main_guard
 def main(argv=None):
     args = config_args(__doc__.splitlines()[0], argv, "experiment config (arg_configs/<net>_config_<DATASET>.json)")
@@ -129,32 +139,37 @@ def main(argv=None):
           f"{cfg.dom2alpha_model} model, {cfg.alpha_loss_type} loss")
 
     ridge, ridge_predictions = fit_ridge(cfg, vectors, train, val, config_path)
-    trainer = Trainer(cfg, vectors, train, len(train.alphas))
-    print(f"{'class-level' if trainer.class_level else 'per-image'} objective, {trainer.steps_per_epoch} steps per "
-          f"epoch; ridge baseline (lambda {ridge['lambda']:g}): val cosine {ridge['cosine']:.4f} spearman "
+    print(f"ridge baseline (lambda {ridge['lambda']:g}): val cosine {ridge['cosine']:.4f} spearman "
           f"{ridge['spearman']:.4f}")
-    with fileio.atomic_dir(cfg.dom2alpha_ckpt_dir) as out, tf1.Session(graph=trainer.graph) as sess:
-        initial, history, best = fit_map(cfg, trainer, sess, val, out)
-        tf1.train.update_checkpoint_state(out, "model.ckpt")  # relative, so the folder can be renamed
+    with fileio.atomic_dir(cfg.dom2alpha_ckpt_dir) as out:
+        if cfg.text2alpha_ckpt:
+            objective, files = "a released map of the original (text2alpha_ckpt), not trained here", {}
+            initial, history, best = released_map(cfg, vectors, val)
+        else:
+            trainer = Trainer(cfg, vectors, train, len(train.alphas))
+            objective, files = "class-level" if trainer.class_level else "per-image", {"checkpoint": "model.ckpt"}
+            print(f"{objective} objective, {trainer.steps_per_epoch} steps per epoch")
+            with tf1.Session(graph=trainer.graph) as sess:
+                initial, history, best = fit_map(cfg, trainer, sess, val, out)
+            tf1.train.update_checkpoint_state(out, "model.ckpt")  # relative, so the folder can be renamed
         fileio.write_npy(os.path.join(out, "class_alphas.npy"), best.pop("predictions").astype(np.float32))
         fileio.write_npy(os.path.join(out, "class_alphas_ridge.npy"), ridge_predictions.astype(np.float32))
         fileio.write_json(os.path.join(out, "mod2alpha.json"), {
             "dataset": cfg.dataset, "modality": cfg.modality, "n_attr": cfg.n_attr, "n_alphas": cfg.n_alphas,
             "class_ids": prepared.class_ids, "class_names": prepared.class_names, "seen_ids": prepared.seen_ids,
             "unseen_ids": prepared.unseen_ids, "train_class_ids": train_ids, "val_class_ids": val_ids,
-            "objective": "class-level" if trainer.class_level else "per-image", "selected_on": "val-class loss",
-            "initial_val": initial, "val_oracle_cosine": val.oracle_cosine, "best": best, "ridge": ridge,
-            "history": history,
-            "files": {"class_alphas": "class_alphas.npy", "class_alphas_ridge": "class_alphas_ridge.npy",
-                      "checkpoint": "model.ckpt"},
+            "objective": objective, "selected_on": "val-class loss", "initial_val": initial,
+            "val_oracle_cosine": val.oracle_cosine, "best": best, "ridge": ridge, "history": history,
+            "files": {"class_alphas": "class_alphas.npy", "class_alphas_ridge": "class_alphas_ridge.npy", **files},
             "config_path": os.path.abspath(config_path), "config": config.resolved_dict(cfg),
             "seconds": round(time.time() - start, 1)})
-        plots.plot_curves(os.path.join(out, "curves.png"), history, ["val_loss", "val_cosine", "val_spearman"],
-                          "value", f"mod2alpha {cfg.dataset} {cfg.modality}: validation classes")
-    print(f"wrote {cfg.dom2alpha_ckpt_dir}: best epoch {best['epoch']} val loss {best['val_loss']:.4f} cosine "
+        if history:
+            plots.plot_curves(os.path.join(out, "curves.png"), history, ["val_loss", "val_cosine", "val_spearman"],
+                              "value", f"mod2alpha {cfg.dataset} {cfg.modality}: validation classes")
+    source = f"best epoch {best['epoch']}" if history else f"released map {cfg.text2alpha_ckpt}"
+    print(f"wrote {cfg.dom2alpha_ckpt_dir}: {source}: val loss {best['val_loss']:.4f} cosine "
           f"{best['val_cosine']:.4f} spearman {best['val_spearman']:.4f}; ridge cosine {ridge['cosine']:.4f} "
           f"spearman {ridge['spearman']:.4f}")
-
 
 if __name__ == "__main__":
     main()

@@ -493,3 +493,69 @@ def test_bad_input_is_one_line_naming_the_file_and_nothing_is_written(seen_class
     line = last_error_line(done)
     assert line.startswith("error: ") and expected in line and "Traceback" not in done.stderr, line
     assert not os.path.exists(cfg["ckpt_dir"]) and not [p for p in os.listdir(tmp_path) if p.startswith(".out")]
+
+
+def test_the_originals_old_restore_takes_what_the_finetuned_checkpoint_lacks_from_the_imagenet_one(tmp_path):
+    """`ckpt: "old"` (the original's alpha2w on its released ResNet models): variables missing from the finetuned
+    checkpoint are restored from `orig_ckpt_path`; every other variable from the finetuned one; without the fallback
+    the missing ones are a one-line error."""
+    from utils.tf_compat import slim
+    network = nets_factory.get_network_fn("small_cnn", 5)
+    with tf.Graph().as_default():
+        network(tf.zeros([1, 64, 64, 3]))
+        variables = slim.get_model_variables()
+        moving = [v for v in variables if "moving_" in v.op.name]
+        with tf1.Session() as sess:
+            for value, name, saved in ((1.0, "imagenet.ckpt", variables),
+                                       (2.0, "finetuned.ckpt", [v for v in variables if v not in moving])):
+                sess.run([v.assign(tf.fill(tf.shape(v), value)) for v in variables])
+                tf1.train.Saver(saved).save(sess, str(tmp_path / name), write_meta_graph=False)
+            sess.run([v.assign(tf.zeros_like(v)) for v in variables])
+            checkpoints.restore_fn(str(tmp_path / "finetuned.ckpt"), fallback=str(tmp_path / "imagenet.ckpt"))(sess)
+            values = dict(zip(variables, sess.run(variables)))
+        assert moving and all(np.all(values[v] == 1.0) for v in moving)
+        assert all(np.all(values[v] == 2.0) for v in variables if v not in moving)
+        with pytest.raises(UserError, match=rf"finetuned.ckpt: lacks {len(moving)} variables of the graph, e.g. "
+                                            r"'small_cnn/[\w/]+/moving_"):
+            checkpoints.restore_fn(str(tmp_path / "finetuned.ckpt"))
+
+
+def test_a_network_whose_logits_follow_the_originals_class_order_is_read_in_the_prepared_order(tmp_path):
+    """The original's released networks order their seen logits by its split file's train_cid: `seen_class_order`
+    (that file, or the ids) makes the frozen net's seen logits and the seen head follow the prepared order."""
+    import scipy.io
+    from utils.tf_compat import slim
+    seen_ids, train_cid = [2, 5, 7, 9, 11], [9, 2, 11, 5, 7]  # the prepared order (sorted ids); the original's
+    prepared = types.SimpleNamespace(seen_ids=seen_ids)
+    cfg = types.SimpleNamespace(seen_class_order=None, prepared_dir="p", batch_size=4, image_size=64, num_workers=1,
+                                preprocess_fn="small_cnn_preprocessing", model_name="small_cnn",
+                                ckpt_path=str(tmp_path / "net.ckpt"))
+    assert experiment.seen_logit_order(cfg, prepared) is None
+    scipy.io.savemat(tmp_path / "split.mat", {"train_cid": np.array([train_cid])})
+    for given in (train_cid, str(tmp_path / "split.mat")):
+        cfg.seen_class_order = given
+        assert experiment.seen_logit_order(cfg, prepared) == [1, 3, 4, 0, 2]  # logit of class 2, 5, 7, 9, 11
+    order = experiment.seen_logit_order(cfg, prepared)
+    pixels = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    logits = {}
+    for seen_order in (None, order):  # a network saved with its own order, then read in the prepared order
+        with tf.Graph().as_default():
+            net = frozen_net.FrozenNet(cfg, 5, "small_cnn/conv4", "test", seen_order=seen_order,
+                                       restore=seen_order is not None)
+            with tf1.Session() as sess:
+                if seen_order is None:
+                    sess.run(tf1.global_variables_initializer())
+                    tf1.train.Saver(slim.get_model_variables()).save(sess, cfg.ckpt_path, write_meta_graph=False)
+                else:
+                    net.restore(sess)
+                logits[seen_order is None] = net.run(sess, pixels, {"logits": net.logits}, "test")["logits"]
+    np.testing.assert_allclose(logits[False], logits[True][:, order], rtol=1e-5, atol=1e-6)
+    weights, biases = unseen_head.seen_head(cfg.ckpt_path, "small_cnn/logits", 5)
+    ordered = unseen_head.seen_head(cfg.ckpt_path, "small_cnn/logits", 5, order)
+    np.testing.assert_array_equal(ordered[0], weights[:, order])
+    np.testing.assert_array_equal(ordered[1], biases[order])
+    cfg.seen_class_order = [2, 5, 7, 9, 12]
+    with pytest.raises(UserError, match=r"'seen_class_order': lists 5 classes, not the 5 seen classes of p; it must "
+                                        r"name each seen class once"):
+        experiment.seen_logit_order(cfg, prepared)
+

@@ -49,6 +49,7 @@ def broken_config(tmp_path, stage, text_edit=None, **values):
     ("alpha_extraction", {"n_gradcam": -1}, None, "'n_gradcam' is -1; it must be >= 0"),
     ("cnn_finetune", {"distribute": "multi_worker_mirrored"}, None, "'multi_worker_mirrored' needs TF_CONFIG"),
     ("alpha_extraction", {"distribute": "multi_worker_mirrored"}, None, "'multi_worker_mirrored' needs TF_CONFIG"),
+    ("alpha2w", {"ckpt": "old"}, None, "'ckpt' \"old\" takes the variables that ckpt_path lacks from 'orig_ckpt_path'"),
 ])
 def test_bad_config_values_are_one_line_naming_the_file_and_key(tmp_path, stage, values, text_edit, words):
     path = broken_config(tmp_path, stage, text_edit, **values)

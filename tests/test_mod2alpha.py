@@ -8,7 +8,8 @@ import pytest
 import scipy.io
 
 from helpers import experiment_config, last_error_line, run_script
-from utils import domain_vectors, importance_map, splits
+from utils import domain_vectors, importance_map, splits, text2alpha
+from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 
 N_TRAIN_CLASS = 24  # of the fixture's 30 seen classes; the other 6 validate
@@ -82,6 +83,79 @@ def test_outputs_give_every_class_an_alpha_and_keep_the_best_val_epoch(seen_mode
     assert meta["best"]["val_loss"] == min(row["val_loss"] for row in meta["history"]) < meta["initial_val"]["loss"]
     assert meta["best"]["val_cosine"] <= meta["val_oracle_cosine"]
     assert os.path.isfile(out / "model.ckpt.index") and os.path.isfile(out / "curves.png")
+
+
+def save_like_the_original(path, model, layers):
+    """A text2alpha checkpoint built as the original's mod2alpha.py builds and saves it: the global step, the map's
+    variables under their default names (linear: two bare tf.Variable; deeper maps: fully_connected layers), Adam's
+    slots from one training step, every variable saved. `layers`: [(weights, biases)], input layer first."""
+    from utils.tf_compat import slim
+    with tf.Graph().as_default():
+        tf1.Variable(0, trainable=False, name="global_step", dtype=tf.int32)
+        text = tf1.placeholder(tf.float32, [None, layers[0][0].shape[0]])
+        if model == "linear":
+            weights, biases = tf1.Variable(layers[0][0]), tf1.Variable(layers[0][1])
+            out = tf.add(tf.matmul(text, weights), biases)
+        else:
+            out = text
+            for depth, (weights, biases) in enumerate(layers):
+                out = slim.fully_connected(out, weights.shape[1], weights_initializer=tf1.constant_initializer(weights),
+                                           biases_initializer=tf1.constant_initializer(biases),
+                                           activation_fn=tf.nn.relu if depth < len(layers) - 1 else None)
+        train_op = tf1.train.AdamOptimizer(0.0).minimize(tf.reduce_mean(out))  # a step that moves nothing
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            names = sorted(v.op.name for v in tf1.global_variables())
+            sess.run(train_op, {text: np.zeros((1, layers[0][0].shape[0]))})  # the slots exist, as after training
+            tf1.train.Saver().save(sess, str(path))
+    return names
+
+
+@pytest.mark.parametrize("model, widths", [("linear", [7, 5]), ("2layer", [7, 6, 5]), ("multilayer", [7, 6, 4, 5])])
+def test_a_released_map_of_the_original_is_read_by_its_variable_names(tmp_path, model, widths):
+    rng = np.random.default_rng(0)
+    layers = [(rng.normal(size=(a, b)).astype(np.float32), rng.normal(size=b).astype(np.float32))
+              for a, b in zip(widths, widths[1:])]
+    names = save_like_the_original(tmp_path / "t2a.ckpt", model, layers)
+    expected_names = {"linear": ["Variable", "Variable_1"], "2layer": ["fully_connected", "fully_connected_1"],
+                      "multilayer": ["fully_connected", "fully_connected_1", "fully_connected_2"]}[model]
+    assert all(any(n == e or n.startswith(e + "/") for n in names) for e in expected_names) and "global_step" in names
+    vectors = rng.normal(size=(9, widths[0]))
+    expected = vectors
+    for depth, (weights, biases) in enumerate(layers):
+        expected = expected @ weights + biases
+        expected = np.maximum(expected, 0) if depth < len(layers) - 1 else expected
+    np.testing.assert_allclose(text2alpha.predict(str(tmp_path / "t2a.ckpt"), model, vectors, widths[-1]), expected,
+                               rtol=1e-5, atol=1e-5)
+    other = "multilayer" if model != "multilayer" else "linear"
+    with pytest.raises(UserError, match=rf"t2a.ckpt: has no '[\w/]+', so it is not the original's text2alpha "
+                                        rf"checkpoint of a {other} map"):
+        text2alpha.predict(str(tmp_path / "t2a.ckpt"), other, vectors, widths[-1])
+    with pytest.raises(UserError, match=r"receives 3-d inputs; the map was trained on other domain vectors"):
+        text2alpha.predict(str(tmp_path / "t2a.ckpt"), model, vectors[:, :3], widths[-1])
+    with pytest.raises(UserError, match=r"predicts 5 alphas but the alpha layer has 8 channels"):
+        text2alpha.predict(str(tmp_path / "t2a.ckpt"), model, vectors, 8)
+    with pytest.raises(UserError, match=r"absent.ckpt: not found; point 'text2alpha_ckpt' at a released map"):
+        text2alpha.predict(str(tmp_path / "absent.ckpt"), model, vectors, 5)
+
+
+def test_mod2alpha_predicts_with_a_map_saved_the_originals_way_as_the_trained_map_did(seen_model, seen_alphas,
+                                                                                    tmp_path):
+    """The session's trained linear map, saved under the original's names, given as `text2alpha_ckpt`: mod2alpha
+    predicts every class's alphas with it (the same alphas, to float32 rounding), trains nothing, and scores it on the
+    same validation classes; alpha2w then reads them as it reads a trained map's."""
+    trained_meta = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "trained", num_epochs=30))
+    reader = tf1.train.load_checkpoint(str(tmp_path / "trained" / "model.ckpt"))
+    layers = [(reader.get_tensor("dom2alpha/weights"), reader.get_tensor("dom2alpha/biases"))]
+    save_like_the_original(tmp_path / "released" / "mod_attributes_2alpha.ckpt", "linear", layers)
+    released = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "from_release", num_epochs=30,
+                                            text2alpha_ckpt=str(tmp_path / "released" / "mod_attributes_2alpha.ckpt")))
+    np.testing.assert_allclose(np.load(tmp_path / "from_release" / "class_alphas.npy"),
+                               np.load(tmp_path / "trained" / "class_alphas.npy"), rtol=1e-4, atol=1e-4)
+    assert released["history"] == [] and released["objective"].startswith("a released map")
+    assert abs(released["best"]["val_cosine"] - trained_meta["best"]["val_cosine"]) < 1e-4
+    assert released["val_class_ids"] == trained_meta["val_class_ids"]
+    assert not (tmp_path / "from_release" / "model.ckpt.index").exists()
 
 
 def test_per_image_path_trains_the_l1_loss(seen_model, seen_alphas, tmp_path):

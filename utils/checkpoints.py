@@ -55,28 +55,35 @@ class GuardedReader:
             return self.wrapped.get_tensor(name)
 
 
-def restore_fn(path, exclude_scopes=()):
-    """fn(sess) restoring every model variable outside `exclude_scopes` from the checkpoint at `path`.
+def restore_fn(path, exclude_scopes=(), fallback=None):
+    """fn(sess) restoring every model variable outside `exclude_scopes` from the checkpoint at `path`; with
+    `fallback` (another checkpoint, the original's `ckpt: "old"` restore), the variables `path` lacks come from it.
 
-    Built before the graph is finalised; a variable the checkpoint lacks or holds with another shape is an error."""
-    prefix = checkpoint_prefix(path)
-    shapes = reader(prefix).get_variable_to_shape_map()
+    Built before the graph is finalised; a variable the checkpoints lack or hold with another shape is an error."""
     model_variables = set(slim.get_model_variables())  # not optimizer slots or counters
     variables = [v for v in slim.get_variables_to_restore(exclude=list(exclude_scopes)) if v in model_variables]
-    missing = [variable_name(v) for v in variables if variable_name(v) not in shapes]
-    if missing:
-        raise UserError(f"{prefix}: lacks {len(missing)} variables of the graph, e.g. '{missing[0]}'; "
+    sources = [(checkpoint_prefix(p), None) for p in ([path] + ([fallback] if fallback else []))]
+    sources = [(prefix, reader(prefix).get_variable_to_shape_map()) for prefix, _ in sources]
+    restores, left = [], variables
+    for prefix, shapes in sources:
+        found = [v for v in left if variable_name(v) in shapes]
+        for v in found:
+            name = variable_name(v)
+            if list(shapes[name]) != v.shape.as_list():
+                raise UserError(f"{prefix}: variable '{name}' has shape {shapes[name]} in the checkpoint but "
+                                f"{v.shape.as_list()} in the graph; exclude its scope or fix 'num_classes'")
+        if found:
+            restores.append((prefix, tf1.train.Saver(found)))
+        left = [v for v in left if v not in found]
+    if left:
+        named = " or ".join(prefix for prefix, _ in sources)
+        raise UserError(f"{named}: lacks {len(left)} variables of the graph, e.g. '{variable_name(left[0])}'; "
                         "is it a checkpoint of this network ('model_name')?")
-    for v in variables:
-        name = variable_name(v)
-        if list(shapes[name]) != v.shape.as_list():
-            raise UserError(f"{prefix}: variable '{name}' has shape {shapes[name]} in the checkpoint but "
-                            f"{v.shape.as_list()} in the graph; exclude its scope or fix 'num_classes'")
-    saver = tf1.train.Saver(variables)
 
     def restore(sess):
-        with readable(prefix):
-            saver.restore(sess, prefix)
+        for prefix, saver in restores:
+            with readable(prefix):
+                saver.restore(sess, prefix)
     return restore
 
 

@@ -12,6 +12,8 @@ the common ones; the other stage's keys may be left out (a config for one stage 
 import dataclasses
 import os
 
+import scipy.io
+
 from utils import config, fileio, layout, nets_factory
 from utils.cli import UserError
 from utils.config import AT_LEAST_ONE, DERIVED, NON_NEGATIVE, POSITIVE, Field, Range
@@ -56,6 +58,9 @@ MOD2ALPHA = {
     "caption_format": Field((str, type(None)), default=None, choices=CAPTION_FORMATS + (None,),
                             help="(new) captions: reed_w2v (attrdir 'text_c10,w2v_c10'), sent_mat (xlsa17 .mat), "
                                  "text (TF-IDF of text files)"),
+    "text2alpha_ckpt": Field((str, type(None)), default=None,
+                             help="a released map of the original (its ckpt.zip 'text2alpha' checkpoints): mod2alpha "
+                                  "predicts with it instead of training (utils/text2alpha.py)"),
     "n_attr": Field((int,), default=DERIVED, valid=AT_LEAST_ONE,
                     help="length of the domain vectors (derived; text captions: the vocabulary size, required)"),
     "n_train_class": Field((int,), default=DERIVED, valid=AT_LEAST_ONE,
@@ -79,6 +84,13 @@ MOD2ALPHA = {
 ALPHA2W = {
     "ckpt_path": Field((str,), default=DERIVED,
                        help="the finetuned seen network: a prefix or a folder such as <save_path>/best (derived)"),
+    "ckpt": Field((str,), default="new", choices=("new", "old"),
+                  help="the original's restore: \"old\" takes the network's variables that ckpt_path lacks from "
+                       "orig_ckpt_path (the ImageNet checkpoint), as its released ResNet models need"),
+    "orig_ckpt_path": Field((str, type(None)), default=None, help="the ImageNet checkpoint that ckpt \"old\" reads"),
+    "seen_class_order": Field((str, list, type(None)), default=None,
+                              help="the class id of each seen logit of the finetuned network, or the original's split "
+                                   ".mat whose train_cid lists them (its released models); null: the prepared order"),
     **{key: field for key, field in nets_factory.MODEL_FIELDS.items() if key != "model_name"},
     "layer_name": Field((str,), default=DERIVED,
                         help="alpha layer, e.g. conv5/conv5_3 or vgg_16/conv5/conv5_3 (default: the net's)"),
@@ -202,7 +214,37 @@ def n_train_class(cfg, n_seen):
     return config.default(cfg, "n_train_class", n_seen - HELD_OUT_SEEN_CLASSES)
 
 
+def seen_logit_order(cfg, prepared):
+    """Which logit of the finetuned network scores each prepared seen class (in the prepared order), or None when the
+    network's logits follow the prepared order (networks finetuned here). The original's released networks follow
+    its split file's `train_cid` order."""
+    order = cfg.seen_class_order
+    if order is None:
+        return None
+    source = f"'seen_class_order' ({order})" if isinstance(order, str) else "'seen_class_order'"
+    if isinstance(order, str):
+        try:
+            order = scipy.io.loadmat(order, variable_names=["train_cid"])["train_cid"].ravel().tolist()
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise UserError(f"{cfg.seen_class_order}: not a split .mat with 'train_cid' ({type(err).__name__}); point "
+                            "'seen_class_order' at the original's split file or list the class ids") from None
+    order = [int(c) for c in order]
+    if sorted(order) != sorted(prepared.seen_ids):
+        raise UserError(f"{source}: lists {len(order)} classes, not the {len(prepared.seen_ids)} seen classes of "
+                        f"{cfg.prepared_dir}; it must name each seen class once")
+    return [order.index(c) for c in prepared.seen_ids]
+
+
+def fallback_checkpoint(cfg):
+    """The checkpoint the restore takes ckpt_path's missing variables from: orig_ckpt_path with ckpt "old", else
+    none."""
+    return cfg.orig_ckpt_path if cfg.ckpt == "old" else None
+
+
 def _check_alpha2w(cfg, path):
+    if cfg.ckpt == "old" and cfg.orig_ckpt_path is None:
+        raise UserError(f"{path}: 'ckpt' \"old\" takes the variables that ckpt_path lacks from 'orig_ckpt_path', "
+                        "which is null; name the ImageNet checkpoint, or set 'ckpt' to \"new\"")
     if cfg.sampling_mode == "imagenet" and cfg.sampling_images is None:
         raise UserError(f"{path}: 'sampling_mode' imagenet reads 'sampling_images', which is null; give a list of "
                         "probe images or use sampling_mode \"seen\" or \"noise\"")

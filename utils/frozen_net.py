@@ -30,10 +30,12 @@ class FrozenNet:
     `restore` (fn(sess), or None with restore=False: random weights, for speed benchmarks) covers exactly the
     network's model variables: it is made before any head is added to the graph. Two behaviours of the original's
     alpha2w, off by default: `zero_seen_biases` (its ResNet path rebuilt the seen logits as a 1x1 conv with zero
-    biases) and `reinit_beta` (every batch-norm beta re-initialised to 0 after the restore)."""
+    biases) and `reinit_beta` (every batch-norm beta re-initialised to 0 after the restore). `fallback`: a checkpoint
+    that the variables `ckpt_path` lacks are restored from (the original's `ckpt: "old"`); `seen_order`: the logit
+    of each seen class, in the prepared order (experiment.seen_logit_order), when the network's own order differs."""
 
     def __init__(self, cfg, n_classes, layer, source, bypass=(), restore=True, zero_seen_biases=False,
-                 reinit_beta=False):
+                 reinit_beta=False, fallback=None, seen_order=None):
         self.batch_size = cfg.batch_size
         self.paths = tf1.placeholder(tf.string, [None], name="image_paths")
         self.pixels = tf1.placeholder(tf.uint8, [None, cfg.image_size, cfg.image_size, 3], name="image_pixels")
@@ -48,7 +50,9 @@ class FrozenNet:
         self.images = iterator.get_next()
         self.logits, self.end_points, self.activations, self.features = network(
             cfg, n_classes, layer, source, self.images, bypass, zero_seen_biases)
-        self.restore = checkpoints.restore_fn(cfg.ckpt_path) if restore else None
+        if seen_order is not None:
+            self.logits = tf.gather(self.logits, seen_order, axis=1)
+        self.restore = checkpoints.restore_fn(cfg.ckpt_path, fallback=fallback) if restore else None
         if reinit_beta and self.restore is not None:
             restore_only, beta_reset = self.restore, checkpoints.beta_reinitializer()
             self.restore = lambda sess: (restore_only(sess), sess.run(beta_reset))

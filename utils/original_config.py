@@ -30,13 +30,16 @@ IGNORED = {
     "alpha_model_name": "a name in the original's output paths; utils/layout.py names every folder",
     "attributesf": "attribute names come from the prepared split",
     "base_model": "model_name names the network",
-    "ckpt": "the original's checkpoint-reading variant; checkpoints are read by variable name here",
+    "ckpt": "alpha2w's restore variant: experiment configs keep it ('old': the variables the finetuned checkpoint "
+            "lacks come from orig_ckpt_path); the seen-pretraining stages read one checkpoint by variable name",
     "ckpt_list_path": "a folder of the original's checkpoints to choose from; ckpt_path names the one used",
     **{f"c{i}_mean": "the original's VGG finetuning never calls preprocess_fn: it resizes plainly to 224x224 and "
                      "subtracts these means, which are slim's (123.68, 116.78, 103.94); preprocess_fn "
                      "vgg_plain_resize does the same (--faithful sets it)" for i in (1, 2, 3)},
     "class_listf": LISTS, "imagedir": LISTS, "imagelist": LISTS, "imagelabellist": LISTS,
-    "train_test_split_list": LISTS, "split_file": LISTS, "seen_test_split_file": LISTS,
+    "train_test_split_list": LISTS, "seen_test_split_file": LISTS,
+    "split_file": LISTS + "; its train_cid also orders the seen logits of the original's released networks: to "
+                  "evaluate those, set 'seen_class_order' to this file",
     "unseen_test_split_file": LISTS, "cub_predef_split": LISTS,
     "dropout": "alpha2w runs the network in inference mode, where dropout does nothing (as in the original)",
     "estop1": NO_COUNTERPART, "estop2": NO_COUNTERPART, "n_mask": NO_COUNTERPART, "zero_cen": NO_COUNTERPART,
@@ -51,7 +54,8 @@ IGNORED = {
     "test_prop": "a proportion of the original's own splits; the preparation's seen_val_fraction sets seen-val",
     "train_prop": "a proportion of the original's own splits; the preparation's seen_val_fraction sets seen-val",
     "val_prop": "a proportion of the original's own splits; the preparation's seen_val_fraction sets seen-val",
-    "text2alpha_ckpt": "alpha2w reads mod2alpha's class_alphas.npy from dom2alpha_ckpt_dir (derived)",
+    "text2alpha_ckpt": "the original's released map, as its alpha2w read it: here mod2alpha trains its own unless "
+                       "'text2alpha_ckpt' is set (then it predicts with the released map); set it by hand to use one",
     "verbose": "printing only",
     "weight_decay": "mod2alpha and alpha2w use no weight decay",
     "wt_dec": "mod2alpha and alpha2w use no weight decay",  # experiment configs (finetune configs keep it)
@@ -159,6 +163,8 @@ def convert(raw, source, dataset=None):
                           f"word2vec features from {REED_CAPTIONS} whatever it says; so does the converted config "
                           "(caption_format reed_w2v; the shipped captions configs use the xlsa17 sentence embeddings "
                           "instead)"))
+        elif key == "text2alpha_ckpt":  # a schema key, but a converted config trains its own map
+            notes.append(("ignored", key, value, IGNORED[key]))
         elif key in schema:
             if key == "preprocess_fn" and raw.get("prepro") in ("old", "new"):
                 notes.append(("replaced", key, value, f"by prepro {raw['prepro']}: {PLAIN_RESIZE}"))

@@ -10,7 +10,7 @@ efficientnet_lite0's head is a per-position affine map through a ReLU6, mean-poo
 """
 import numpy as np
 
-from utils import frozen_net, importance, unseen_head
+from utils import experiment, frozen_net, importance, unseen_head
 from utils.tf_compat import slim, tf, tf1
 
 
@@ -19,12 +19,14 @@ class Alpha2W:
     its importances for fed classes, losses and training ops for the original's path ("full", from images) and the
     cached one (the probes' frozen values fed at `cache_points`)."""
 
-    def __init__(self, cfg, spec, layer, n_seen, init_weights, mean_seen_weight, source, restore=True):
+    def __init__(self, cfg, spec, layer, n_seen, init_weights, mean_seen_weight, source, restore=True,
+                 seen_order=None):
         """restore=False leaves the network at random weights (speed benchmarks): nothing is read from ckpt_path."""
         self.graph = tf.Graph()
         with self.graph.as_default():
             tf1.set_random_seed(cfg.random_seed)
             self.net = frozen_net.FrozenNet(cfg, n_seen, layer, source, restore=restore,
+                                            fallback=experiment.fallback_checkpoint(cfg), seen_order=seen_order,
                                             zero_seen_biases=cfg.zero_seen_biases,
                                             reinit_beta=cfg.reinit_batchnorm_beta)
             self.seen_logits, self.activations, self.features = \

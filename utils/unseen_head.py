@@ -15,8 +15,9 @@ SCOPE = "unseen_logits"
 DIRECT_LAMBDAS = 10.0 ** np.arange(-3, 7)  # wide: with tens of classes and hundreds of dims strong shrinkage can win
 
 
-def seen_head(checkpoint_prefix, logits_scope, n_seen):
-    """The finetuned seen head from a checkpoint: weights [D, n_seen] (any 1x1-conv shape flattened), biases."""
+def seen_head(checkpoint_prefix, logits_scope, n_seen, order=None):
+    """The finetuned seen head from a checkpoint: weights [D, n_seen] (any 1x1-conv shape flattened), biases; with
+    `order` (experiment.seen_logit_order), its columns in the prepared class order."""
     reader = checkpoints.reader(checkpoint_prefix)
     names = reader.get_variable_to_shape_map()
     for suffix in ("weights", "biases"):
@@ -28,7 +29,10 @@ def seen_head(checkpoint_prefix, logits_scope, n_seen):
     if weights.shape[1] != n_seen:
         raise UserError(f"{checkpoint_prefix}: its seen head has {weights.shape[1]} classes but the prepared split "
                         f"has {n_seen} seen classes; use the network finetuned on this prepared folder")
-    return weights.astype(np.float64), reader.get_tensor(f"{logits_scope}/biases").astype(np.float64)
+    biases = reader.get_tensor(f"{logits_scope}/biases")
+    if order is not None:
+        weights, biases = weights[:, order], biases[order]
+    return weights.astype(np.float64), biases.astype(np.float64)
 
 
 def initial_weights(seen_weights, n_unseen, how, rng):
