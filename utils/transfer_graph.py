@@ -26,7 +26,8 @@ class Alpha2W:
         with self.graph.as_default():
             tf1.set_random_seed(cfg.random_seed)
             self.net = frozen_net.FrozenNet(cfg, n_seen, layer, source, restore=restore,
-                                            fallback=experiment.fallback_checkpoint(cfg), seen_order=seen_order,
+                                            fallback=experiment.fallback_checkpoint(cfg) if restore else None,
+                                            seen_order=seen_order,
                                             zero_seen_biases=cfg.zero_seen_biases,
                                             reinit_beta=cfg.reinit_batchnorm_beta)
             self.seen_logits, self.activations, self.features = \
