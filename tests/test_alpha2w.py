@@ -553,6 +553,9 @@ def test_a_network_whose_logits_follow_the_originals_class_order_is_read_in_the_
     ordered = unseen_head.seen_head(cfg.ckpt_path, "small_cnn/logits", 5, order)
     np.testing.assert_array_equal(ordered[0], weights[:, order])
     np.testing.assert_array_equal(ordered[1], biases[order])
+    cfg.seen_class_order = ["2", 5, 7, 9, 11]
+    with pytest.raises(UserError, match=r"'seen_class_order': give the seen class ids as numbers"):
+        experiment.seen_logit_order(cfg, prepared)
     cfg.seen_class_order = [2, 5, 7, 9, 12]
     with pytest.raises(UserError, match=r"'seen_class_order': lists 5 classes, not the 5 seen classes of p; it must "
                                         r"name each seen class once"):

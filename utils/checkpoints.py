@@ -62,8 +62,8 @@ def restore_fn(path, exclude_scopes=(), fallback=None):
     Built before the graph is finalised; a variable the checkpoints lack or hold with another shape is an error."""
     model_variables = set(slim.get_model_variables())  # not optimizer slots or counters
     variables = [v for v in slim.get_variables_to_restore(exclude=list(exclude_scopes)) if v in model_variables]
-    sources = [(checkpoint_prefix(p), None) for p in ([path] + ([fallback] if fallback else []))]
-    sources = [(prefix, reader(prefix).get_variable_to_shape_map()) for prefix, _ in sources]
+    prefixes = [checkpoint_prefix(p) for p in ([path] + ([fallback] if fallback else []))]
+    sources = [(prefix, reader(prefix).get_variable_to_shape_map()) for prefix in prefixes]
     restores, left = [], variables
     for prefix, shapes in sources:
         found = [v for v in left if variable_name(v) in shapes]
@@ -76,7 +76,7 @@ def restore_fn(path, exclude_scopes=(), fallback=None):
             restores.append((prefix, tf1.train.Saver(found)))
         left = [v for v in left if v not in found]
     if left:
-        named = " or ".join(prefix for prefix, _ in sources)
+        named = " or ".join(prefixes)
         raise UserError(f"{named}: lacks {len(left)} variables of the graph, e.g. '{variable_name(left[0])}'; "
                         "is it a checkpoint of this network ('model_name')?")
 

@@ -11,6 +11,7 @@ import os
 import sys
 import types
 
+from utils import layout
 from utils.cli import UserError
 
 REQUIRED = object()
@@ -168,8 +169,7 @@ DATA_ROOT_MARK = "${" + DATA_ROOT_VARIABLE + "}"
 def data_root():
     """The folder the real datasets live in, one subfolder each (CUB/, AWA2/: what download.sh fills): $NIWT_DATA,
     relative to the repository root unless absolute, by default the repository's data/."""
-    repository = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return os.path.normpath(os.path.join(repository, os.environ.get(DATA_ROOT_VARIABLE) or "data"))
+    return os.path.normpath(os.path.join(layout.ROOT, os.environ.get(DATA_ROOT_VARIABLE) or "data"))
 
 
 def with_data_root(value):

@@ -228,6 +228,8 @@ def seen_logit_order(cfg, prepared):
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise UserError(f"{cfg.seen_class_order}: not a split .mat with 'train_cid' ({type(err).__name__}); point "
                             "'seen_class_order' at the original's split file or list the class ids") from None
+    if not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in order):
+        raise UserError(f"{source}: give the seen class ids as numbers, or the path of the original's split .mat")
     order = [int(c) for c in order]
     if sorted(order) != sorted(prepared.seen_ids):
         raise UserError(f"{source}: lists {len(order)} classes, not the {len(prepared.seen_ids)} seen classes of "

@@ -17,10 +17,10 @@ import os
 import shutil
 import sys
 
-from utils import config, fileio
+from utils import config, fileio, layout
 from utils.cli import UserError, main_guard
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = layout.ROOT
 TABLE = os.path.join(ROOT, "arg_configs", "pipelines.json")
 STAMP = "pipeline_stamp.json"
 STAGE_DIR = os.path.join(ROOT, "seen_pretraining")
