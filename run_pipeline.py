@@ -134,7 +134,7 @@ def execute(plan, forced):
         stage_start = time.time()
         step.discard_finished()
         log_path = os.path.join(logs, f"{number:02d}-{step.name}.log")
-        code, last = step_log.run(step.argv(), step.stage.base, log_path, head)
+        code, last = step_log.run(step.stage.command, step.arguments(), step.stage.base, log_path, head)
         if code != 0:
             print(f"{head}: failed, exit code {code}; the end of its log {shown(log_path)}:", file=sys.stderr)
             print("\n".join("    " + line for line in last), file=sys.stderr)

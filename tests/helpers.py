@@ -2,8 +2,6 @@
 workers of one cluster), configs of the generated dataset's stages, reading the runner's output, and the mark of
 the slow tier."""
 import contextlib
-import functools
-import importlib.util
 import io
 import json
 import os
@@ -16,6 +14,8 @@ import tempfile
 import time
 
 import pytest
+
+from utils import step_log
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -46,14 +46,6 @@ def run_script(script, *args):
         return run_in_process(script, *args)
     return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True, text=True,
                           cwd=ROOT)
-
-
-@functools.lru_cache(maxsize=None)
-def _script_module(script):
-    spec = importlib.util.spec_from_file_location(f"script_{os.path.basename(script)[:-3]}", os.path.join(ROOT, script))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_workers(script, config_path, n=2, timeout=600):
@@ -91,7 +83,7 @@ def run_in_process(script, *args):
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         try:
-            _script_module(script).main(list(args))
+            step_log.script_module(os.path.join(ROOT, script)).main(list(args))
             code = 0
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1

@@ -3,10 +3,12 @@ explanations it ends with, and the stamps that decide what is up to date."""
 import json
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 
-from helpers import browser_view, run_script, slow_fixture, stage_lines, table_row
+from helpers import ROOT, browser_view, run_script, slow_fixture, stage_lines, table_row
 from utils import explanation, importance_map, pipeline
 
 # synth_small, attributes: generate, prepare, finetune, alpha_extract, mod2alpha, alpha2w, explain (small_cnn has no
@@ -81,6 +83,26 @@ def test_the_explanations_page_shows_every_card_with_its_figure_large_enough_in_
     assert view["cards"] == view["cards_with_image"] == 12, view
     assert view["widest"] >= 600, view
 
+
+def test_steps_run_in_the_runners_process_compute_what_a_fresh_process_computes(small_run, tmp_path):
+    """The runner runs every step in its own process; mod2alpha and alpha2w run by hand (each a new process) on the
+    runner's config of the second seed give the same class alphas and the same trained head, epoch by epoch."""
+    config = json.loads((small_run["out"] / "configs" / "seed1235" / "arg_configs" /
+                         "small_cnn_config_SYNTH_small.json").read_text())
+    by_hand = {**config, "dom2alpha_ckpt_dir": str(tmp_path / "mod2alpha"), "ckpt_dir": str(tmp_path / "alpha2w")}
+    (tmp_path / "config.json").write_text(json.dumps(by_hand))
+    for script in ("mod2alpha.py", "alpha2w.py"):
+        done = subprocess.run([sys.executable, os.path.join(ROOT, script), str(tmp_path / "config.json")],
+                              capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(os.path.join(config["dom2alpha_ckpt_dir"], "class_alphas.npy")),
+                                  np.load(tmp_path / "mod2alpha" / "class_alphas.npy"))
+    ran, fresh = (json.loads(open(os.path.join(folder, "results.json")).read())
+                  for folder in (config["ckpt_dir"], tmp_path / "alpha2w"))
+    untimed = [{k: v for k, v in row.items() if not k.startswith("seconds")} for row in fresh["history"]]
+    assert [{k: v for k, v in row.items() if not k.startswith("seconds")} for row in ran["history"]] == untimed
+    assert (ran["kept_epoch"], ran["gamma0"], ran["AUSUC"]) == (fresh["kept_epoch"], fresh["gamma0"], fresh["AUSUC"])
+    assert len(untimed) > 5
 
 def test_second_run_skips_every_stage_and_force_redoes_a_stage_and_what_follows(small_run):
     results = small_run["alpha2w"] / "results.json"

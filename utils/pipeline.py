@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 
 from utils import config, fileio, layout
 from utils.cli import UserError, main_guard
@@ -185,10 +184,12 @@ class Step:
         """Whether an input of this stage lies in one of the `produced` folders (or is one of those prefixes)."""
         return any(p == folder or p.startswith(folder + os.sep) for p in self.input_paths for folder in produced)
 
-    def argv(self):
-        if self.stage.name in ("generate", "convert"):  # no config file: the table gives their arguments
-            return [sys.executable, *self.stage.command, "--out", self.raw["out"], *self.raw.get("args", [])]
-        return [sys.executable, *self.stage.command, self.config_path]
+    def arguments(self):
+        """The command line after the stage's command: its config, or (generate, convert, which have no config
+        file) the table's arguments."""
+        if self.stage.name in ("generate", "convert"):
+            return ["--out", self.raw["out"], *self.raw.get("args", [])]
+        return [self.config_path]
 
     def fingerprint(self):
         inputs = {path: file_digest(path) for path in self.input_paths}
