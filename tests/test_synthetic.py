@@ -117,3 +117,38 @@ def test_attribute_based_zero_shot_learning_works_on_it(tmp_path, seed):
     per_class = [np.mean(guess[labels[~train] == c] == c) for c in unseen_idx]
     print(f"handcrafted-feature ZSL per-class top-1 on the generated dataset: {np.mean(per_class):.3f}")
     assert np.mean(per_class) > 0.5  # chance is 0.1
+
+
+def test_at_the_papers_class_counts_the_outline_joins_and_unseen_classes_stay_new_combinations(tmp_path):
+    """200 classes (CUB-200's count: 150 seen, 50 unseen, 50 of the seen held out for validation) need a fourth
+    factor; up to 108 classes the dataset is drawn without it, as before it existed."""
+    assert len(synthetic.factors(108)) == 3 and len(synthetic.factors(109)) == 4
+    folder = str(tmp_path / "cub_scale")
+    summary = synthetic.generate(folder, seed=0, n_classes=200, n_unseen=50, n_val_classes=50, images_per_class=2)
+    assert (summary["classes"], summary["unseen_classes"], summary["val_classes"]) == (200, 50, 50)
+    names = synthetic.attribute_names(outlined=True)
+    assert summary["attributes"] == len(names) == 22
+    combos = {}
+    for line in read(os.path.join(folder, "classes.txt")).splitlines():
+        colour, pattern, shape, outline = line.split()[1].split(".")[1].lower().split("_")
+        combos[line.split()[1]] = (shape, colour, pattern, outline)
+    assert len(set(combos.values())) == 200
+    split = os.path.join(folder, "xlsa17_proposed_split")
+    train = read(os.path.join(split, "trainclasses1.txt")).split()
+    unseen = read(os.path.join(split, "testclasses.txt")).split()
+    assert (len(train), len(unseen)) == (100, 50)
+    for i, values in enumerate(synthetic.factors(200)):  # every value of every factor trains
+        assert {combos[c][i] for c in train} == set(values)
+    binary = np.loadtxt(os.path.join(folder, "attributes", "class_attribute_labels_binary.txt"))
+    for k, (shape, colour, pattern, outline) in enumerate(combos.values()):
+        assert binary[k, names.index(f"has_outline::{outline}")] == 1 and binary[k, -3:].sum() == 1
+
+
+def test_an_outline_is_a_band_of_its_colour_around_the_shape_and_nothing_else_changes():
+    plain, _ = synthetic.render_image(np.random.default_rng(1), "square", "red", "solid", 64, "unoutlined")
+    dark, _ = synthetic.render_image(np.random.default_rng(1), "square", "red", "solid", 64, "dark-outlined")
+    white, _ = synthetic.render_image(np.random.default_rng(1), "square", "red", "solid", 64, "white-outlined")
+    changed = np.abs(dark.astype(int) - plain).max(-1) > 40
+    assert 40 < changed.sum() < 0.25 * 64 * 64  # a band, not the object or the background
+    assert dark[changed].mean() < 60 < 200 < white[changed].mean()
+    assert np.array_equal(plain, synthetic.render_image(np.random.default_rng(1), "square", "red", "solid", 64)[0])

@@ -1,12 +1,15 @@
 """The generated dataset: procedurally drawn, attribute-annotated images in the official CUB-200-2011 layout plus an
 xlsa17-format proposed split, so preparation and every stage run on it unchanged (`python -m utils.synthetic`).
 
-Each class is a (shape, colour, pattern) combination; position, size, rotation, brightness and background are
+Each class is a (shape, colour, pattern) combination, and where more classes are asked for than those 108
+combinations hold (the paper's CUB-200 has 200), a (shape, colour, pattern, outline) one: datasets of up to 108
+classes are drawn exactly as before the outline existed. Position, size, rotation, brightness and background are
 nuisances. Unseen classes are new combinations of attribute values that all occur among the seen classes, so
 attribute-based zero-shot transfer is possible, and the validation split (trainclasses1/valclasses1) has the same
 property within the seen classes. Deterministic from the seed.
 """
 import argparse
+import itertools
 import math
 import os
 
@@ -21,6 +24,7 @@ SHAPES = ("circle", "square", "triangle", "star", "cross", "hexagon")
 COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 225),
            "yellow": (235, 215, 40), "magenta": (205, 50, 205), "cyan": (40, 205, 215)}
 PATTERNS = ("solid", "striped", "dotted")
+OUTLINES = {"unoutlined": None, "dark-outlined": (25, 25, 25), "white-outlined": (250, 250, 250)}
 # Properties shared by several values: correlated attributes, as real attribute vocabularies have.
 POINTED_SHAPES = ("triangle", "star")
 CONVEX_SHAPES = ("circle", "square", "triangle", "hexagon")
@@ -36,6 +40,9 @@ SYNONYMS = {
     "magenta": ("magenta", "purple", "fuchsia"), "cyan": ("cyan", "turquoise", "teal"),
     "solid": ("plain", "solid", "uniform"), "striped": ("striped", "banded", "stripy"),
     "dotted": ("dotted", "spotted", "polka-dot"),
+    "unoutlined": ("with no outline", "borderless", "unbordered"),
+    "dark-outlined": ("with a dark outline", "black-edged", "dark-bordered"),
+    "white-outlined": ("with a white outline", "white-edged", "light-bordered"),
 }
 TEMPLATES = (
     "a {colour} {shape} with a {pattern} fill {where}",
@@ -46,29 +53,38 @@ TEMPLATES = (
 )
 
 
-def attribute_names():
+def factors(n_classes):
+    """The value lists that make a class: shape, colour, pattern, and the outline where more than their 108
+    combinations are needed."""
+    base = (SHAPES, tuple(COLOURS), PATTERNS)
+    return base if n_classes <= np.prod([len(values) for values in base]) else base + (tuple(OUTLINES),)
+
+
+def attribute_names(outlined=False):
     names = [f"has_shape::{s}" for s in SHAPES]
     names += [f"has_primary_color::{c}" for c in COLOURS]
     names += [f"has_pattern::{p}" for p in PATTERNS]
     names += ["has_shape_property::pointed", "has_shape_property::convex",
               "has_color_property::warm", "has_pattern_property::textured"]
-    return names
+    return names + [f"has_outline::{o}" for o in OUTLINES] if outlined else names
 
 
-def binary_attributes(shape, colour, pattern):
+def binary_attributes(shape, colour, pattern, outline=None):
     values = [s == shape for s in SHAPES] + [c == colour for c in COLOURS] + [p == pattern for p in PATTERNS]
     values += [shape in POINTED_SHAPES, shape in CONVEX_SHAPES, colour in WARM_COLOURS, pattern in TEXTURED_PATTERNS]
+    values += [o == outline for o in OUTLINES] if outline else []
     return np.array(values, dtype=np.float64)
 
 
-def _covers_all_values(combos):
-    return all(len({c[i] for c in combos}) == n for i, n in enumerate((len(SHAPES), len(COLOURS), len(PATTERNS))))
+def _covers_all_values(combos, space):
+    return all(len({c[i] for c in combos}) == len(values) for i, values in enumerate(space))
 
 
 def choose_classes(rng, n_classes, n_unseen, n_val):
-    """Distinct (shape, colour, pattern) classes; the unseen and validation classes are held out so that the classes
-    that train still show every attribute value."""
-    all_combos = [(s, c, p) for s in SHAPES for c in COLOURS for p in PATTERNS]
+    """Distinct classes (tuples of `factors` values); the unseen and validation classes are held out so that the
+    classes that train still show every attribute value."""
+    space = factors(n_classes)
+    all_combos = list(itertools.product(*space))
     if not (0 < n_unseen and 0 <= n_val and n_unseen + n_val < n_classes <= len(all_combos)):
         raise UserError(f"--classes {n_classes} / --unseen {n_unseen} / --val-classes {n_val}: need "
                         f"unseen + val < classes <= {len(all_combos)}")
@@ -76,7 +92,7 @@ def choose_classes(rng, n_classes, n_unseen, n_val):
         order = rng.permutation(len(all_combos))[:n_classes]
         combos = [all_combos[i] for i in order]
         seen, unseen = combos[n_unseen:], combos[:n_unseen]
-        if _covers_all_values(seen) and _covers_all_values(seen[n_val:]):
+        if _covers_all_values(seen, space) and _covers_all_values(seen[n_val:], space):
             return seen, unseen
     raise UserError(f"cannot hold out {n_unseen} unseen and {n_val} val classes from {n_classes} classes while the "
                     "training classes keep every attribute value; use more classes or fewer held-out ones")
@@ -131,8 +147,9 @@ def _pattern_texture(rng, pattern, size, colour):
     return tex
 
 
-def render_image(rng, shape, colour, pattern, size):
-    """One uint8 [size, size, 3] image and its nuisance factors (for the text descriptions)."""
+def render_image(rng, shape, colour, pattern, size, outline=None):
+    """One uint8 [size, size, 3] image and its nuisance factors (for the text descriptions); an outline is a band
+    of its colour a tenth of the radius wide around the shape."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     grey = rng.uniform(0.25, 0.8)
     tint = rng.uniform(-0.08, 0.08, size=3)
@@ -141,14 +158,18 @@ def render_image(rng, shape, colour, pattern, size):
     background = grey + tint + gradient[..., None] + rng.normal(0, 0.05, size=(size, size, 3))
     radius = rng.uniform(0.2, 0.36) * size
     cx, cy = rng.uniform(radius, size - radius, size=2)
-    mask = _shape_mask(shape, size, cx, cy, radius, rng.uniform(0, 2 * np.pi))[..., None]
+    angle = rng.uniform(0, 2 * np.pi)
+    mask = _shape_mask(shape, size, cx, cy, radius, angle)[..., None]
     texture = _pattern_texture(rng, pattern, size, COLOURS[colour])
+    if OUTLINES.get(outline):  # the shape drawn larger behind itself: a band of the outline's colour
+        band = np.clip(_shape_mask(shape, size, cx, cy, radius * 1.18, angle)[..., None] - mask, 0, 1)
+        background = background * (1 - band) + np.array(OUTLINES[outline], np.float32) / 255.0 * band
     image = background * (1 - mask) + texture * mask + rng.normal(0, 0.03, size=(size, size, 3))
     nuisance = {"x": cx / size, "y": cy / size, "radius": radius / size}
     return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8), nuisance
 
 
-def describe(rng, shape, colour, pattern, nuisance, n_lines):
+def describe(rng, shape, colour, pattern, nuisance, n_lines, outline=None):
     """Free-text descriptions of one image: paraphrases of its attributes plus words about its nuisances."""
     vertical = "top" if nuisance["y"] < 0.45 else "bottom" if nuisance["y"] > 0.55 else "middle"
     horizontal = "left" if nuisance["x"] < 0.45 else "right" if nuisance["x"] > 0.55 else "centre"
@@ -158,12 +179,14 @@ def describe(rng, shape, colour, pattern, nuisance, n_lines):
     for template in rng.choice(TEMPLATES, size=n_lines, replace=True):
         pick = {k: str(rng.choice(SYNONYMS[v])) for k, v in (("shape", shape), ("colour", colour),
                                                              ("pattern", pattern))}
-        lines.append(template.format(where=where, size=size_word, **pick))
+        line = template.format(where=where, size=size_word, **pick)
+        lines.append(f"{line}, {rng.choice(SYNONYMS[outline])}" if outline else line)
     return lines
 
 
-def class_dir_name(class_id, shape, colour, pattern):
-    return f"{class_id:03d}.{colour.capitalize()}_{pattern.capitalize()}_{shape.capitalize()}"
+def class_dir_name(class_id, shape, colour, pattern, outline=None):
+    name = f"{class_id:03d}.{colour.capitalize()}_{pattern.capitalize()}_{shape.capitalize()}"
+    return f"{name}_{outline.capitalize()}" if outline else name
 
 
 def _continuous_attributes(rng, binary):
@@ -223,7 +246,8 @@ def _write_dataset(tmp_dir, seed, rng, combos, names, is_unseen, val_classes, im
     image_lines, label_lines, split_lines = [], [], []
     trainval_loc, test_seen_loc, test_unseen_loc = [], [], []
     image_id = 0
-    for k, (shape, colour, pattern) in enumerate(combos):
+    for k, combo in enumerate(combos):
+        shape, colour, pattern, outline = (*combo, None)[:4]
         class_rng = np.random.default_rng([seed, k])
         n_test = int(round(test_seen_fraction * images_per_class))
         test_idx = set(class_rng.permutation(images_per_class)[:n_test].tolist())
@@ -231,10 +255,10 @@ def _write_dataset(tmp_dir, seed, rng, combos, names, is_unseen, val_classes, im
         os.makedirs(os.path.join(tmp_dir, "text_c10", names[k]))
         for i in range(images_per_class):
             image_id += 1
-            image, nuisance = render_image(class_rng, shape, colour, pattern, image_size)
+            image, nuisance = render_image(class_rng, shape, colour, pattern, image_size, outline)
             rel = f"{names[k]}/{names[k][4:]}_{i + 1:04d}.jpg"
             Image.fromarray(image).save(os.path.join(tmp_dir, "images", rel), quality=95, subsampling=0)
-            text = describe(class_rng, shape, colour, pattern, nuisance, n_text_lines)
+            text = describe(class_rng, shape, colour, pattern, nuisance, n_text_lines, outline)
             with open(os.path.join(tmp_dir, "text_c10", rel[:-4] + ".txt"), "w") as f:
                 f.write("\n".join(text) + "\n")
             image_lines.append(f"{image_id} {rel}")
@@ -245,7 +269,7 @@ def _write_dataset(tmp_dir, seed, rng, combos, names, is_unseen, val_classes, im
 
     binary = np.stack([binary_attributes(*combo) for combo in combos])
     continuous = _continuous_attributes(rng, binary)
-    attr_names = attribute_names()
+    attr_names = attribute_names(outlined=len(combos[0]) == 4)
     join = os.path.join
     fileio.write_lines(join(tmp_dir, "classes.txt"), [f"{k + 1} {n}" for k, n in enumerate(names)])
     fileio.write_lines(join(tmp_dir, "images.txt"), image_lines)
