@@ -16,9 +16,9 @@ import tempfile
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# TF's x86 wheels turn oneDNN's kernels on only for some CPUs (Intel); on others (this project's AMD test machine)
-# small_cnn's training step took 0.31 s a batch without them and 0.17 s with them (benchmarks/cpu_kernels.py).
-# They must be chosen before the import; an explicit TF_ENABLE_ONEDNN_OPTS=0 still turns them off.
+# TF's x86 wheels turn oneDNN's kernels on by default only on CPUs with AVX-512-class features; on this project's
+# AVX2 test machine small_cnn's training step took 0.31 s a batch without them and 0.17 s with them
+# (benchmarks/cpu_kernels.py). Chosen before the import; an explicit TF_ENABLE_ONEDNN_OPTS=0 still turns them off.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 STARTUP_NOISE = re.compile(
