@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import run_pipeline  # noqa: E402
-from utils import fileio, pipeline  # noqa: E402
+from utils import fileio, pipeline, splits  # noqa: E402
 
 # What a step's process imports before its work: TensorFlow and the stages' modules, or (generate, prepare, which do
 # not use TensorFlow) NumPy, SciPy and PIL.
@@ -67,8 +67,7 @@ def plan(dataset, fraction, out, epochs):
 def probes_within_the_list(step):
     """An alpha2w step's `n_probe_images` (a count fixed by the config) capped at its seen-train list's length,
     which the smaller fractions can fall below; the cap is printed."""
-    with open(os.path.join(step.raw["prepared_dir"], "seen_train.txt")) as f:
-        available = sum(1 for line in f if line.strip())
+    available = len(splits.load_list(os.path.join(step.raw["prepared_dir"], "seen_train.txt")).paths)
     if step.raw["n_probe_images"] > available:
         print(f"  n_probe_images {step.raw['n_probe_images']} -> {available} (the seen-train list's length)")
         step.raw = {**step.raw, "n_probe_images": available}

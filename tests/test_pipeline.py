@@ -85,8 +85,9 @@ def test_the_explanations_page_shows_every_card_with_its_figure_large_enough_in_
 
 
 def test_steps_run_in_the_runners_process_compute_what_a_fresh_process_computes(small_run, tmp_path):
-    """The runner runs every step in its own process; mod2alpha and alpha2w run by hand (each a new process) on the
-    runner's config of the second seed give the same class alphas and the same trained head, epoch by epoch."""
+    """The runner runs every step in the runner's own process; mod2alpha and alpha2w run by hand (each a new
+    process) on the runner's config of the second seed give the same class alphas and the same trained head, epoch
+    by epoch."""
     config = json.loads((small_run["out"] / "configs" / "seed1235" / "arg_configs" /
                          "small_cnn_config_SYNTH_small.json").read_text())
     by_hand = {**config, "dom2alpha_ckpt_dir": str(tmp_path / "mod2alpha"), "ckpt_dir": str(tmp_path / "alpha2w")}
@@ -103,6 +104,7 @@ def test_steps_run_in_the_runners_process_compute_what_a_fresh_process_computes(
     assert [{k: v for k, v in row.items() if not k.startswith("seconds")} for row in ran["history"]] == untimed
     assert (ran["kept_epoch"], ran["gamma0"], ran["AUSUC"]) == (fresh["kept_epoch"], fresh["gamma0"], fresh["AUSUC"])
     assert len(untimed) > 5
+
 
 def test_second_run_skips_every_stage_and_force_redoes_a_stage_and_what_follows(small_run):
     results = small_run["alpha2w"] / "results.json"

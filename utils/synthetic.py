@@ -149,7 +149,7 @@ def _pattern_texture(rng, pattern, size, colour):
 
 def render_image(rng, shape, colour, pattern, size, outline=None):
     """One uint8 [size, size, 3] image and its nuisance factors (for the text descriptions); an outline is a band
-    of its colour a tenth of the radius wide around the shape."""
+    of its colour around the shape, 0.18 of the radius wide."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     grey = rng.uniform(0.25, 0.8)
     tint = rng.uniform(-0.08, 0.08, size=3)
