@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from utils import calibration, checkpoints, config, experiment, fileio, gzsl_scoring, input_pipeline, metrics
-from utils import nets_factory
+from utils import class_order, nets_factory
 from utils import domain_vectors, importance_map, plots, probes, splits, transfer_graph, tuning, unseen_head
 from utils.cli import UserError, config_args, main_guard
 from utils.tf_compat import tf1
@@ -163,7 +163,7 @@ class Setup:
     gamma: dict            # calibrated stacking's record (utils/calibration.from_config), or None
     probe_set: probes.Probes
     examples: tuple        # (unseen class, probe index) per training example
-    seen_order: list       # the finetuned network's logit of each seen class (experiment.seen_logit_order)
+    seen_order: list       # the finetuned network's logit of each seen class (class_order.seen_logit_order)
     seen_w: np.ndarray     # [D, n_seen]
     seen_b: np.ndarray
     init_w: np.ndarray     # [D, n_unseen]
@@ -182,7 +182,7 @@ def load_setup(cfg, source):
     rng = np.random.default_rng(cfg.random_seed)
     probe_set = probes.sample(cfg, prepared, rng, source)
     examples = make_examples(cfg, prepared, len(probe_set), rng, source)
-    seen_order = experiment.seen_logit_order(cfg, prepared)
+    seen_order = class_order.seen_logit_order(cfg.seen_class_order, prepared.seen_ids, cfg.prepared_dir)
     seen_w, seen_b = unseen_head.seen_head(checkpoints.checkpoint_prefix(cfg.ckpt_path), spec.logits_scope,
                                            len(prepared.seen_ids), seen_order)
     if cfg.zero_seen_biases:  # as the frozen net scores the seen classes (FrozenNet)

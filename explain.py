@@ -15,7 +15,8 @@ import time
 
 import numpy as np
 
-from utils import cli, config, domain_vectors, experiment, explanation, fileio, frozen_net, importance_map
+from utils import class_order, cli, config, domain_vectors, experiment, explanation, fileio, frozen_net
+from utils import importance_map
 from utils import input_pipeline, metrics, nets_factory, plots, preprocessing, splits
 from utils.cli import UserError, main_guard
 from utils.importance import class_importance, gradcam
@@ -254,7 +255,8 @@ def main(argv=None):
           f"-> {len(naming.names)} dimensions, lambda {naming.inverse.lam:g}, val-class cosine "
           f"{naming.inverse.val_cosine:.3f}")
     chosen = images_to_explain(cfg, prepared, args.max_images, args.n_show)
-    model = Explainer(cfg, layer, n_seen, head, args.config, experiment.seen_logit_order(cfg, prepared))
+    seen_order = class_order.seen_logit_order(cfg.seen_class_order, prepared.seen_ids, cfg.prepared_dir)
+    model = Explainer(cfg, layer, n_seen, head, args.config, seen_order)
     results = {}
     with fileio.atomic_dir(os.path.join(cfg.ckpt_dir, "explanations")) as out, tf1.Session(graph=model.graph) as sess:
         with input_pipeline.naming_bad_images([p for paths, _, _ in chosen.values() for p in paths]):

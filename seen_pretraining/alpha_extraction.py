@@ -2,7 +2,8 @@
 
 For every image of `dataset_json` (seen train + val), in inference mode: the importance at `layer_name` of the
 ground-truth class and of the predicted class, i.e. the gradient of the pre-softmax logit with respect to the layer's
-activations summed over space. Written to `save_path` as .npy arrays and alphas.json (the whole folder at once),
+activations summed over space (a released network of the original scores the classes in its own order: name it with
+`seen_class_order`). Written to `save_path` as .npy arrays and alphas.json (the whole folder at once),
 with Grad-CAM overlays of the first `n_gradcam` images in `save_path/gradcam/`.
 """
 import os
@@ -15,8 +16,8 @@ from tqdm import tqdm
 # this checkout's modules, not another's on the path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils import checkpoints, config, datasets, devices, fileio, frozen_net, importance, input_pipeline, metrics
-from utils import plots, preprocessing, seen_configs, splits
+from utils import checkpoints, class_order, config, datasets, devices, fileio, frozen_net, importance, input_pipeline
+from utils import metrics, plots, preprocessing, seen_configs, splits
 from utils.cli import UserError, main_guard
 from utils.tf_compat import tf, tf1
 
@@ -60,12 +61,13 @@ class Extraction:
     Grad-CAM maps. On one device the labels are fed batch by batch, in the images' order; replicated over a
     tf.distribute `strategy`, images and labels come from one dataset whose global batches the replicas share."""
 
-    def __init__(self, cfg, bypass, source, strategy=None, paths=None, labels=None):
+    def __init__(self, cfg, bypass, source, seen_order, strategy=None, paths=None, labels=None):
         self.graph, self.strategy = tf.Graph(), strategy
         with self.graph.as_default():
             tf1.set_random_seed(cfg.random_seed)
             if strategy is None:
-                self.net = frozen_net.FrozenNet(cfg, cfg.num_classes, cfg.layer_name, source, bypass)
+                self.net = frozen_net.FrozenNet(cfg, cfg.num_classes, cfg.layer_name, source, bypass,
+                                                seen_order=seen_order)
                 self.labels = tf1.placeholder(tf.int64, [None], name="labels")
                 self.tensors, self.views = self.importances(self.net.logits, self.net.activations, self.labels)
                 self.views["images"] = self.net.images
@@ -75,7 +77,7 @@ class Extraction:
 
                 def step(images, labels, _):
                     logits, _, activations, _ = frozen_net.network(cfg, cfg.num_classes, cfg.layer_name, source,
-                                                                   images, bypass)
+                                                                   images, bypass, seen_order=seen_order)
                     shapes["layer"] = activations.shape.as_list()[1:]
                     tensors, views = self.importances(logits, activations, labels)
                     return devices.whole_batch({**tensors, **views, "images": images}, cfg.batch_size)
@@ -176,7 +178,8 @@ def main(argv=None):
     print(f"alphas of {cfg.model_name} at {cfg.layer_name} for {len(paths)} images, checkpoint {cfg.ckpt_path}"
           + (f", bypass {','.join(bypass)}" if bypass else "")
           + (f"; {cfg.distribute} over {devices.replicas(strategy)} replicas" if strategy else ""))
-    model = Extraction(cfg, bypass, args.config, strategy, paths, labels)
+    seen_order = class_order.seen_logit_order(cfg.seen_class_order, seen_ids, cfg.class_idmaps_json)
+    model = Extraction(cfg, bypass, args.config, seen_order, strategy, paths, labels)
     with devices.worker_outputs(strategy, cfg.save_path) as save_path:
         with fileio.atomic_dir(save_path) as out:
             arrays = extract(cfg, model, paths, labels, names, seen_ids, os.path.join(out, "gradcam"))

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from helpers import experiment_config, extracted, finetuned, last_error_line, run_stage
-from utils import checkpoints, experiment, frozen_net, importance, metrics, nets_factory, probes, splits, tuning
-from utils import transfer_graph, unseen_head, zsl_baselines
+from utils import checkpoints, class_order, experiment, frozen_net, importance, metrics, nets_factory, probes, splits
+from utils import transfer_graph, tuning, unseen_head, zsl_baselines
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 from utils.stopping import LossPlateau, UnseenHeadStopping
@@ -526,16 +526,14 @@ def test_a_network_whose_logits_follow_the_originals_class_order_is_read_in_the_
     import scipy.io
     from utils.tf_compat import slim
     seen_ids, train_cid = [2, 5, 7, 9, 11], [9, 2, 11, 5, 7]  # the prepared order (sorted ids); the original's
-    prepared = types.SimpleNamespace(seen_ids=seen_ids)
-    cfg = types.SimpleNamespace(seen_class_order=None, prepared_dir="p", batch_size=4, image_size=64, num_workers=1,
+    cfg = types.SimpleNamespace(batch_size=4, image_size=64, num_workers=1,
                                 preprocess_fn="small_cnn_preprocessing", model_name="small_cnn",
                                 ckpt_path=str(tmp_path / "net.ckpt"))
-    assert experiment.seen_logit_order(cfg, prepared) is None
+    assert class_order.seen_logit_order(None, seen_ids, "p") is None
     scipy.io.savemat(tmp_path / "split.mat", {"train_cid": np.array([train_cid])})
     for given in (train_cid, str(tmp_path / "split.mat")):
-        cfg.seen_class_order = given
-        assert experiment.seen_logit_order(cfg, prepared) == [1, 3, 4, 0, 2]  # logit of class 2, 5, 7, 9, 11
-    order = experiment.seen_logit_order(cfg, prepared)
+        assert class_order.seen_logit_order(given, seen_ids, "p") == [1, 3, 4, 0, 2]  # logit of class 2, 5, 7, 9, 11
+    order = class_order.seen_logit_order(train_cid, seen_ids, "p")
     pixels = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
     logits = {}
     for seen_order in (None, order):  # a network saved with its own order, then read in the prepared order
@@ -554,11 +552,11 @@ def test_a_network_whose_logits_follow_the_originals_class_order_is_read_in_the_
     ordered = unseen_head.seen_head(cfg.ckpt_path, "small_cnn/logits", 5, order)
     np.testing.assert_array_equal(ordered[0], weights[:, order])
     np.testing.assert_array_equal(ordered[1], biases[order])
-    cfg.seen_class_order = ["2", 5, 7, 9, 11]
     with pytest.raises(UserError, match=r"'seen_class_order': give the seen class ids as numbers"):
-        experiment.seen_logit_order(cfg, prepared)
-    cfg.seen_class_order = [2, 5, 7, 9, 12]
+        class_order.seen_logit_order(["2", 5, 7, 9, 11], seen_ids, "p")
     with pytest.raises(UserError, match=r"'seen_class_order': lists 5 classes, not the 5 seen classes of p; it must "
                                         r"name each seen class once"):
-        experiment.seen_logit_order(cfg, prepared)
+        class_order.seen_logit_order([2, 5, 7, 9, 12], seen_ids, "p")
+    with pytest.raises(UserError, match=r"split.txt: not a split .mat with 'train_cid'"):
+        class_order.seen_logit_order(str(tmp_path / "split.txt"), seen_ids, "p")
 

@@ -133,6 +133,52 @@ def test_two_workers_give_the_same_alphas_as_one_device_and_only_the_chief_write
     assert sorted(os.listdir(tmp_path)) == ["workers", "workers.json"]
 
 
+def released_order_copy(checkpoint, out, logits_scope, order):
+    """A copy of `checkpoint` whose logit j scores the class of the original logit order[j]: a network saved the
+    way the original's released ones are, in another class order than the prepared one."""
+    from utils.tf_compat import tf, tf1
+    reader = tf.train.load_checkpoint(checkpoint)
+    with tf.Graph().as_default():
+        variables = [tf1.Variable(value[..., order] if name.startswith(f"{logits_scope}/") else value, name=name)
+                     for name, value in ((n, reader.get_tensor(n)) for n in reader.get_variable_to_shape_map())]
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            tf1.train.Saver(variables).save(sess, out, write_meta_graph=False)
+    return out
+
+
+def test_a_network_in_the_originals_class_order_gives_the_same_alphas_through_seen_class_order(
+        seen_model, extracted, tmp_path, seen_alphas):
+    """The original's released networks score the seen classes in its split file's train_cid order:
+    `seen_class_order` reads the ground-truth and predicted logits through it, so such a network gives the alphas and
+    predictions of the same network in the prepared order; without it, every label picks another class's logit."""
+    seen_ids = json.load(open(os.path.join(seen_model["prepared"], "classes.json")))["seen"]
+    order = np.random.default_rng(0).permutation(len(seen_ids))
+    released = released_order_copy(seen_alphas["ckpt_path"], str(tmp_path / "released.ckpt"), "small_cnn/logits",
+                                   order)
+    train_cid = [seen_ids[i] for i in order]
+    path, save_path = seen_val_config(tmp_path, seen_alphas, "ordered", ckpt_path=released,
+                                      seen_class_order=train_cid, n_gradcam=0)
+    done = run_script(STAGE, str(path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    meta, _ = assert_the_one_device_tail(save_path, extracted)
+    assert meta["config"]["seen_class_order"] == train_cid
+    path, save_path = seen_val_config(tmp_path, seen_alphas, "unordered", ckpt_path=released, n_gradcam=0)
+    assert run_script(STAGE, str(path)).returncode == 0
+    _, unordered = load(save_path)
+    _, single = load(extracted)
+    tail = len(unordered["labels"])
+    assert np.abs(unordered["gt_alphas"] - single["gt_alphas"][-tail:]).max() > 1e-3
+    assert metrics.per_class_accuracy(unordered["labels"], unordered["predictions"]) < 0.2
+    path, save_path = seen_val_config(tmp_path, seen_alphas, "wrong", ckpt_path=released,
+                                      seen_class_order=train_cid[1:])
+    failed = run_script(STAGE, str(path))
+    assert failed.returncode == 2 and last_error_line(failed).endswith(
+        f"'seen_class_order': lists {len(seen_ids) - 1} classes, not the {len(seen_ids)} seen classes of "
+        f"{seen_alphas['class_idmaps_json']}; it must name each seen class once")
+    assert not os.path.exists(save_path)
+
+
 def test_grayscale_cmyk_and_png_images_extract(seen_model, tmp_path, seen_alphas):
     """A prepared list whose images are a grayscale JPEG, a CMYK JPEG and a PNG with alpha."""
     prepared = tmp_path / "prepared"

@@ -1,7 +1,9 @@
 """The original release's configs convert to ours (utils/original_config.py): string numbers typed, every key kept,
 replaced by a prepared file, or ignored with a reason, and the result valid for every stage it drives. The configs
-below have exactly the original's key sets and string values (four of its experiment and stage configs)."""
+below have exactly the original's key sets and string values: five written out here, the other nine of its 14 in
+original_configs.json beside this file."""
 import json
+import os
 
 import pytest
 
@@ -94,6 +96,9 @@ ORIGINALS = {"vgg16_config_AWA2": (VGG16_AWA2, "experiment"),
              "AWA2_resnet_v1_101_seen_proposed_finetune_hsearch": (AWA2_RESNET_FINETUNE_HSEARCH, "finetune"),
              "AWA2_resnet_v1_101_finetuned_cnn_trainval_alpha_extract_config": (AWA2_RESNET_ALPHA_EXTRACT,
                                                                                 "alpha_extract")}
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "original_configs.json")) as f:
+    ORIGINALS.update({name: (raw, original_config.stage_of(raw)) for name, raw in json.load(f).items()
+                      if not name.startswith("_")})
 
 
 def converted(name, tmp_path, capsys, *flags):
@@ -102,6 +107,12 @@ def converted(name, tmp_path, capsys, *flags):
     source.write_text(json.dumps(raw))
     original_config.main([str(source), "--out", str(out), *flags])
     return json.loads(out.read_text()), capsys.readouterr().err, out
+
+
+def test_all_fourteen_configs_of_the_original_are_converted_here():
+    """Its six experiment configs and eight seen-pretraining ones (4 finetune, 4 alpha extraction)."""
+    stages = [stage for _, stage in ORIGINALS.values()]
+    assert len(ORIGINALS) == 14 and [stages.count(s) for s in ("experiment", "finetune", "alpha_extract")] == [6, 4, 4]
 
 
 @pytest.mark.parametrize("name", sorted(ORIGINALS))
@@ -172,6 +183,10 @@ def test_faithful_sets_every_switch_of_the_originals_behaviour_with_why_and_the_
 def test_keys_the_originals_code_reads_but_its_own_config_lacks_are_reported(tmp_path, capsys):
     _, report, _ = converted("vgg16_config_AWA2", tmp_path, capsys)
     assert "missing   n_train_class null: the original's code reads it and this config lacks it" in report
+    for name in ("resnet_config_AWA2", "resnet_config_CUB"):  # the original's ResNet attribute configs
+        _, report, _ = converted(name, tmp_path, capsys)
+        assert [line.split()[1] for line in report.splitlines() if line.split()[0] == "missing"] == \
+            ["dom2alpha_lambda_reg"]
     _, report, _ = converted("CUB_vgg_16_seen_proposed_finetune", tmp_path, capsys)
     assert "missing" not in report and "ignored   c1_mean \"123.68\": the original's VGG finetuning never calls" \
         in report

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -61,6 +62,79 @@ def test_validation_split_makes_val_classes_unseen_and_never_touches_test_images
     used = {p for lst in val.lists.values() for p in lst.paths}
     trainval = set(test.lists["seen_train"].paths + test.lists["seen_val"].paths)
     assert used == trainval  # the real seen-test and unseen-test images stay out of validation runs
+
+
+def write_original_splits(folder, data, val_per_class, edit=None):
+    """The original's seen train / val split files (its data.zip form: JSON lists of [path in its layout, label],
+    labels in a train_cid order of its own) for the trainval images of the prepared `data`: the first
+    `val_per_class` images of each class by name go to val. `edit(train, val)` may spoil them. Returns the paths."""
+    trainval = data.lists["seen_train"].paths + data.lists["seen_val"].paths
+    train_cid = list(reversed(data.seen_ids))
+    label = {data.name_of(c): train_cid.index(c) for c in data.seen_ids}
+    by_class = {}
+    for path in sorted(trainval):
+        by_class.setdefault(class_of(path), []).append(f"../data/CUB/images/{class_of(path)}/{os.path.basename(path)}")
+    val = [[p, label[name]] for name, paths in by_class.items() for p in paths[:val_per_class]]
+    train = [[p, label[name]] for name, paths in by_class.items() for p in paths[val_per_class:]]
+    if edit:
+        edit(train, val)
+    paths = [str(folder / "CUB_200_2011_proposed_seen_train_split.json"),
+             str(folder / "CUB_200_2011_proposed_seen_val_split.json")]
+    for path, entries in zip(paths, (train, val)):
+        with open(path, "w") as f:
+            json.dump(entries, f)
+    return paths
+
+
+def test_the_originals_own_seen_split_files_give_seen_train_and_seen_val(small_synth, tmp_path):
+    """`original_seen_split_jsons` (the original's data.zip split files) decide which trainval images validate the
+    finetuning, instead of the seeded 20 %; the test lists and everything else stay as they were."""
+    seeded = prepared(small_synth, str(tmp_path / "seeded"))
+    files = write_original_splits(tmp_path, seeded, val_per_class=4)
+    info = datasets.prepare(synth_config(small_synth, str(tmp_path / "original"), original_seen_split_jsons=files))
+    data = splits.load_prepared(str(tmp_path / "original"))
+    expected_val = {p for name in {class_of(q) for q in seeded.lists["seen_val"].paths}
+                    for p in sorted(q for q in seeded.lists["seen_train"].paths + seeded.lists["seen_val"].paths
+                                    if class_of(q) == name)[:4]}
+    assert set(data.lists["seen_val"].paths) == expected_val != set(seeded.lists["seen_val"].paths)
+    assert np.bincount(data.lists["seen_val"].labels).tolist() == [4] * 9
+    assert sorted(data.lists["seen_train"].paths + data.lists["seen_val"].paths) == sorted(
+        seeded.lists["seen_train"].paths + seeded.lists["seen_val"].paths)
+    for name in ("seen_test", "unseen_test"):
+        assert data.lists[name].paths == seeded.lists[name].paths
+    assert all(class_of(p) == data.name_of(data.seen_ids[y]) for p, y in zip(data.lists["seen_val"].paths,
+                                                                               data.lists["seen_val"].labels))
+    assert info["seen_val_source"] == f"the original's split files {files[0]} and {files[1]}"
+    val = prepared(small_synth, str(tmp_path / "validation"), split="validation1", original_seen_split_jsons=files)
+    trainval = set(val.lists["seen_train"].paths + val.lists["seen_val"].paths)  # the validation run's train classes
+    assert set(val.lists["seen_val"].paths) == expected_val & trainval and len(val.seen_ids) == 6
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda train, val: val.append(train.pop()), "is an image of both"),
+    (lambda train, val: train.pop(), "is an unlisted trainval image (1 such)"),
+    (lambda train, val: val.append(["x/001.Thing/unknown.jpg", 0]), "lists 'x/001.Thing/unknown.jpg' (1 such), not an "
+                                                                     "image of this dataset"),
+    (lambda train, val: val.__setitem__(0, [val[0][0], val[-1][1]]), "a label that names two classes"),
+    (lambda train, val: val.__setitem__(0, {"image": val[0][0]}), "not a split file of the original"),
+])
+def test_original_split_files_that_do_not_split_trainval_are_one_line_errors(small_synth, tmp_path, edit, words):
+    seeded = prepared(small_synth, str(tmp_path / "seeded"))
+    files = write_original_splits(tmp_path, seeded, 4, lambda train, val: (train.append(train[-1]), edit(train, val))
+                                  if "both" in words else edit(train, val))
+    with pytest.raises(UserError, match=re.escape(words)):
+        datasets.prepare(synth_config(small_synth, str(tmp_path / "never"), original_seen_split_jsons=files))
+    assert not (tmp_path / "never").exists()
+
+
+def test_original_split_files_that_list_a_test_image_are_rejected(small_synth, tmp_path):
+    seeded = prepared(small_synth, str(tmp_path / "seeded"))
+    test_image = seeded.lists["seen_test"].paths[0]
+    files = write_original_splits(tmp_path, seeded, 4, lambda train, val: val.append(
+        [f"../data/CUB/images/{class_of(test_image)}/{os.path.basename(test_image)}", val[0][1]]))
+    with pytest.raises(UserError, match=rf"{re.escape(os.path.basename(test_image))} is a test image \(1 such\); "
+                                        "they must split the proposed split's trainval images"):
+        datasets.prepare(synth_config(small_synth, str(tmp_path / "never"), original_seen_split_jsons=files))
 
 
 def test_class_subset_keeps_a_valid_gzsl_split(small_synth, tmp_path):

@@ -33,6 +33,10 @@ PREPARE_SCHEMA = {
     "split": Field((str,), default="proposed", choices=("proposed", "validation1", "validation2", "validation3")),
     "class_id_range": Field((list, type(None)), default=None, help="[first, last] original class ids to keep"),
     "seen_val_fraction": Field((float,), default=0.2, valid=FRACTION),
+    "original_seen_split_jsons": Field((list, type(None)), default=None,
+                                       help="(new) the original's own seen train and val split files from its "
+                                            "data.zip, [train.json, val.json] (lists of [image path, label]): "
+                                            "seen_train / seen_val follow them; null: the seeded per-class split"),
     "validation_seen_test_fraction": Field((float,), default=0.2, valid=FRACTION),
     "random_seed": Field((int,), default=0, valid=NON_NEGATIVE),
     "max_images_per_class": Field((int, type(None)), default=None, valid=AT_LEAST_ONE,
@@ -299,6 +303,51 @@ def _capped(cfg, raw, split, rng, source):
         _per_class_sample(rng, part, raw.image_class_ids, cfg.max_images_per_class) for part in split.parts()))))
 
 
+def _image_key(path):
+    """An image by its class folder and file name: the original's split files name images by paths of its own
+    data.zip layout, which share only those with the paths here."""
+    return "/".join(path.replace("\\", "/").split("/")[-2:])
+
+
+def _read_original_split(path, keys, source):
+    """The image indices an original split file lists (a JSON list of [image path, seen label]), and their labels."""
+    entries = fileio.read_json(path)
+    if not isinstance(entries, list) or not all(
+            isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and isinstance(e[1], int) for e in entries):
+        raise UserError(f"{path}: not a split file of the original (a JSON list of [image path, label]); fix "
+                        f"'original_seen_split_jsons' in {source}")
+    unknown = [image for image, _ in entries if _image_key(image) not in keys]
+    if unknown:
+        raise UserError(f"{path}: lists {unknown[0]!r} ({len(unknown)} such), not an image of this dataset; fix "
+                        f"'original_seen_split_jsons' in {source}")
+    return np.array([keys[_image_key(image)] for image, _ in entries], dtype=np.int64), \
+        np.array([label for _, label in entries], dtype=np.int64)
+
+
+def _original_seen_split(cfg, raw, split, source):
+    """seen_train / seen_val as the original's split files have them: each image of trainval in the file that lists
+    it. The files must split the proposed split's trainval images, one label per class."""
+    keys = {_image_key(p): i for i, p in enumerate(raw.image_paths)}
+    if len(cfg.original_seen_split_jsons) != 2 or not all(isinstance(p, str) for p in cfg.original_seen_split_jsons):
+        raise UserError(f"{source}: 'original_seen_split_jsons' must be [train split .json, val split .json]")
+    (train, train_labels), (val, val_labels) = (_read_original_split(p, keys, source)
+                                                for p in cfg.original_seen_split_jsons)
+    files = " and ".join(cfg.original_seen_split_jsons)
+    listed = np.concatenate([train, val])
+    for what, wrong in (("an image of both", np.intersect1d(train, val)),
+                        ("a test image", np.intersect1d(listed, np.concatenate([raw.test_seen, raw.test_unseen]))),
+                        ("an unlisted trainval image", np.setdiff1d(split.trainval, listed))):
+        if len(wrong):
+            raise UserError(f"{files}: {raw.image_paths[wrong[0]]} is {what} ({len(wrong)} such); they must split "
+                            f"the proposed split's trainval images; fix 'original_seen_split_jsons' in {source}")
+    labels = np.concatenate([train_labels, val_labels])
+    pairs = set(zip(labels.tolist(), raw.image_class_ids[listed].tolist()))
+    if len(pairs) != len({label for label, _ in pairs}) or len(pairs) != len({c for _, c in pairs}):
+        raise UserError(f"{files}: a label that names two classes, or a class with two labels; these are not the "
+                        "original's split files of this dataset")
+    return np.intersect1d(split.trainval, train), np.intersect1d(split.trainval, val)
+
+
 def _check_images_exist(cfg, raw, split):
     for part in split.parts():
         missing = [p for p in (raw.image_paths[i] for i in part) if not os.path.isfile(os.path.join(cfg.image_dir, p))]
@@ -323,7 +372,10 @@ def prepare(cfg, source="config"):
     if cfg.max_images_per_class is not None:
         split = _capped(cfg, raw, split, rng, source)
     seen_ids, unseen_ids = sorted(split.seen_ids), sorted(split.unseen_ids)
-    seen_train, seen_val = _per_class_holdout(rng, split.trainval, raw.image_class_ids, cfg.seen_val_fraction)
+    if cfg.original_seen_split_jsons is None:
+        seen_train, seen_val = _per_class_holdout(rng, split.trainval, raw.image_class_ids, cfg.seen_val_fraction)
+    else:
+        seen_train, seen_val = _original_seen_split(cfg, raw, split, source)
     if cfg.check_images:
         _check_images_exist(cfg, raw, split)
     seen_index = {c: i for i, c in enumerate(seen_ids)}
@@ -351,7 +403,9 @@ def _split_info(cfg, raw, seen_ids, unseen_ids, split, lists):
         "split": cfg.split, "out_dir": cfg.out_dir, "class_id_range": cfg.class_id_range,
         "image_dir": os.path.relpath(os.path.abspath(cfg.image_dir), os.path.abspath(cfg.out_dir)),
         "seen_val_source": f"seeded per-class split of trainval ({cfg.seen_val_fraction:g} held out per class, seed "
-                           f"{cfg.random_seed}); xlsa17 train_loc/val_loc split classes, not images",
+                           f"{cfg.random_seed}); xlsa17 train_loc/val_loc split classes, not images"
+        if cfg.original_seen_split_jsons is None else
+        f"the original's split files {' and '.join(cfg.original_seen_split_jsons)}",
         "counts": {"seen_classes": len(seen_ids), "unseen_classes": len(unseen_ids),
                    "attributes": len(raw.attribute_names), "trainval": int(len(split.trainval)),
                    **{name: len(paths) for name, (paths, _) in lists.items()}},

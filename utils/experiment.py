@@ -12,9 +12,7 @@ the common ones; the other stage's keys may be left out (a config for one stage 
 import dataclasses
 import os
 
-import scipy.io
-
-from utils import config, fileio, layout, nets_factory
+from utils import class_order, config, fileio, layout, nets_factory
 from utils.cli import UserError
 from utils.config import AT_LEAST_ONE, DERIVED, NON_NEGATIVE, POSITIVE, Field, Range
 
@@ -88,9 +86,7 @@ ALPHA2W = {
                   help="the original's restore: \"old\" takes the network's variables that ckpt_path lacks from "
                        "orig_ckpt_path (the ImageNet checkpoint), as its released ResNet models need"),
     "orig_ckpt_path": Field((str, type(None)), default=None, help="the ImageNet checkpoint that ckpt \"old\" reads"),
-    "seen_class_order": Field((str, list, type(None)), default=None,
-                              help="the class id of each seen logit of the finetuned network, or the original's split "
-                                   ".mat whose train_cid lists them (its released models); null: the prepared order"),
+    "seen_class_order": class_order.SEEN_CLASS_ORDER,
     **{key: field for key, field in nets_factory.MODEL_FIELDS.items() if key != "model_name"},
     "layer_name": Field((str,), default=DERIVED,
                         help="alpha layer, e.g. conv5/conv5_3 or vgg_16/conv5/conv5_3 (default: the net's)"),
@@ -212,29 +208,6 @@ def _validation_results(cfg, run, seed):
 def n_train_class(cfg, n_seen):
     """The seen classes that train mod2alpha: the config's, or all but the original's 5 held out."""
     return config.default(cfg, "n_train_class", n_seen - HELD_OUT_SEEN_CLASSES)
-
-
-def seen_logit_order(cfg, prepared):
-    """Which logit of the finetuned network scores each prepared seen class (in the prepared order), or None when the
-    network's logits follow the prepared order (networks finetuned here). The original's released networks follow
-    its split file's `train_cid` order."""
-    order = cfg.seen_class_order
-    if order is None:
-        return None
-    source = f"'seen_class_order' ({order})" if isinstance(order, str) else "'seen_class_order'"
-    if isinstance(order, str):
-        try:
-            order = scipy.io.loadmat(order, variable_names=["train_cid"])["train_cid"].ravel().tolist()
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise UserError(f"{cfg.seen_class_order}: not a split .mat with 'train_cid' ({type(err).__name__}); point "
-                            "'seen_class_order' at the original's split file or list the class ids") from None
-    if not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in order):
-        raise UserError(f"{source}: give the seen class ids as numbers, or the path of the original's split .mat")
-    order = [int(c) for c in order]
-    if sorted(order) != sorted(prepared.seen_ids):
-        raise UserError(f"{source}: lists {len(order)} classes, not the {len(prepared.seen_ids)} seen classes of "
-                        f"{cfg.prepared_dir}; it must name each seen class once")
-    return [order.index(c) for c in prepared.seen_ids]
 
 
 def fallback_checkpoint(cfg):

@@ -8,9 +8,11 @@ from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 
 
-def network(cfg, n_classes, layer, source, images, bypass=(), zero_seen_biases=False):
+def network(cfg, n_classes, layer, source, images, bypass=(), zero_seen_biases=False, seen_order=None):
     """The net in inference mode on `images`: (logits, end points, the alpha layer's activations, the penultimate
-    features the heads read). Also built per replica by a stage that runs on several devices (utils/devices.py)."""
+    features the heads read). Also built per replica by a stage that runs on several devices (utils/devices.py).
+    `seen_order` (class_order.seen_logit_order): the logit of each seen class in the prepared order, when the
+    network's own order differs."""
     spec = nets_factory.get_spec(cfg.model_name)
     with importance.bypass_scope(bypass):
         logits, end_points = nets_factory.get_network_fn(cfg.model_name, n_classes)(images)
@@ -20,6 +22,8 @@ def network(cfg, n_classes, layer, source, images, bypass=(), zero_seen_biases=F
                         f"is {spec.alpha_layer!r}, others: {', '.join(maps[-6:])}")
     if zero_seen_biases:
         logits = logits - nets_factory.model_variable(f"{spec.logits_scope}/biases")
+    if seen_order is not None:
+        logits = tf.gather(logits, seen_order, axis=1)
     return logits, end_points, end_points[layer], nets_factory.penultimate_features(spec, end_points)
 
 
@@ -31,8 +35,8 @@ class FrozenNet:
     network's model variables: it is made before any head is added to the graph. Two behaviours of the original's
     alpha2w, off by default: `zero_seen_biases` (its ResNet path rebuilt the seen logits as a 1x1 conv with zero
     biases) and `reinit_beta` (every batch-norm beta re-initialised to 0 after the restore). `fallback`: a checkpoint
-    that the variables `ckpt_path` lacks are restored from (the original's `ckpt: "old"`); `seen_order`: the logit
-    of each seen class, in the prepared order (experiment.seen_logit_order), when the network's own order differs."""
+    that the variables `ckpt_path` lacks are restored from (the original's `ckpt: "old"`); `seen_order`: as in
+    `network`."""
 
     def __init__(self, cfg, n_classes, layer, source, bypass=(), restore=True, zero_seen_biases=False,
                  reinit_beta=False, fallback=None, seen_order=None):
@@ -49,9 +53,7 @@ class FrozenNet:
             iterator.make_initializer(from_pixels)
         self.images = iterator.get_next()
         self.logits, self.end_points, self.activations, self.features = network(
-            cfg, n_classes, layer, source, self.images, bypass, zero_seen_biases)
-        if seen_order is not None:
-            self.logits = tf.gather(self.logits, seen_order, axis=1)
+            cfg, n_classes, layer, source, self.images, bypass, zero_seen_biases, seen_order)
         self.restore = checkpoints.restore_fn(cfg.ckpt_path, fallback=fallback) if restore else None
         if reinit_beta and self.restore is not None:
             restore_only, beta_reset = self.restore, checkpoints.beta_reinitializer()

@@ -66,6 +66,10 @@ REPLACED = {
     "finetune": ("train_split_json", "val_split_json", "test_split_json", "ckpt_path", "save_path"),
     "alpha_extract": ("class_list_f", "class_idmaps_json", "dataset_json", "ckpt_path", "save_path"),
 }
+# the original's own seen train / val split files: the preparation reads them, where a user has them
+OWN_SEEN_SPLIT = {("finetune", key): "; to finetune on the original's own seen train / val images, name its train and "
+                  "val split files in 'original_seen_split_jsons' of the preparation config"
+                  for key in ("train_split_json", "val_split_json")}
 SCHEMAS = {"experiment": experiment.SCHEMA, "finetune": seen_configs.FINETUNE,
            "alpha_extract": seen_configs.ALPHA_EXTRACT}
 PLAIN_RESIZE = "vgg_plain_resize"  # utils/preprocessing.py: the original's `prepro` "old" / "new" paths
@@ -152,7 +156,8 @@ def convert(raw, source, dataset=None):
             notes.append(("replaced", key, value, None))  # its reason names the derived path, once resolved
         elif key == "prepro":
             if value == "unified":
-                notes.append(("kept", key, value, "the net's slim preprocessing, as here"))
+                notes.append(("ignored", key, value, "\"unified\" is the net's own slim preprocessing, which "
+                              "preprocess_fn names and which is the default here"))
             else:  # the plain resize of the "old" / "new" paths
                 ours["preprocess_fn"] = PLAIN_RESIZE
                 notes.append(("replaced", key, value, f"the original's plain 224x224 resize: preprocess_fn "
@@ -239,7 +244,7 @@ def main(argv=None):
         print(f"  seed      {SEEDS_IN_CODE[stage]}", file=sys.stderr)
     for verdict, key, value, reason in notes:
         if verdict == "replaced" and reason is None:  # the prepared file (or layout folder) that takes its place
-            reason = f"{LAYOUT}; now {resolved[key]}"
+            reason = f"{LAYOUT}; now {resolved[key]}" + OWN_SEEN_SPLIT.get((stage, key), "")
         shown = f"{verdict:8s}  {key} {json.dumps(value)}" + (f": {reason}" if reason else "")
         print(f"  {shown}", file=sys.stderr)
     text = json.dumps(ours, indent=2) + "\n"

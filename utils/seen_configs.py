@@ -7,7 +7,7 @@ output layout (utils/layout.py); without it the config names them, in the origin
 seen_pretraining/). Network facts come from `model_name` (utils/nets_factory.py); `num_classes` from the prepared
 split (a stated value must agree). The other defaults are the original's VGG-16 values.
 """
-from utils import config, devices, layout, nets_factory
+from utils import class_order, config, devices, layout, nets_factory
 from utils.cli import UserError
 from utils.config import AT_LEAST_ONE, DERIVED, NON_NEGATIVE, POSITIVE, Field, Range
 
@@ -87,6 +87,7 @@ ALPHA_EXTRACT = {
                             help="the ImageNet checkpoint the finetuned one started from (recorded in alphas.json)"),
     "ckpt_path": Field((str,), default=DERIVED,
                        help="finetuned checkpoint: a prefix, or a folder such as <save_path>/best"),
+    "seen_class_order": class_order.SEEN_CLASS_ORDER,
     "layer_name": Field((str,), default=DERIVED,
                         help="end point whose importances are extracted, e.g. vgg_16/conv5/conv5_3 (the net's)"),
     "save_path": Field((str,), default=DERIVED, help="output folder"),

@@ -17,7 +17,7 @@ DIRECT_LAMBDAS = 10.0 ** np.arange(-3, 7)  # wide: with tens of classes and hund
 
 def seen_head(checkpoint_prefix, logits_scope, n_seen, order=None):
     """The finetuned seen head from a checkpoint: weights [D, n_seen] (any 1x1-conv shape flattened), biases; with
-    `order` (experiment.seen_logit_order), its columns in the prepared class order."""
+    `order` (class_order.seen_logit_order), its columns in the prepared class order."""
     reader = checkpoints.reader(checkpoint_prefix)
     names = reader.get_variable_to_shape_map()
     for suffix in ("weights", "biases"):
