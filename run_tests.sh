@@ -10,5 +10,4 @@ if [ "${1:-}" = "--fast" ]; then
   set -- -m "not slow" "$@"
 fi
 ruff check --quiet . || { echo "error: lint failed (ruff, settings in ruff.toml); fix the lines above" >&2; exit 1; }
-# Two workers (pytest-xdist): each group of tests that shares a fixture runs in one of them (tests/conftest.py).
-exec python -m pytest -q --durations=15 -n "${NIWT_TEST_WORKERS:-2}" --dist loadgroup tests "$@"
+exec python -m pytest -q --durations=15 tests "$@"

@@ -14,15 +14,10 @@ if os.path.isdir(SHARED_DATA):
 
 
 def pytest_collection_modifyitems(items):
-    """Mark `slow` every test that uses a fixture made with `slow_fixture` (directly or through another fixture).
-    Under pytest-xdist (run_tests.sh: `-n 2 --dist loadgroup`) a group runs in one worker, so each fixture is made
-    once: every test on the session's network in one group, the other tests grouped by their file (its module-scoped
-    fixtures)."""
+    """Mark `slow` every test that uses a fixture made with `slow_fixture` (directly or through another fixture)."""
     for item in items:
-        fixtures = set(getattr(item, "fixturenames", ()))
-        if SLOW_FIXTURES & fixtures:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-        item.add_marker(pytest.mark.xdist_group("session_network" if "seen_model" in fixtures else item.path.name))
 
 
 @pytest.fixture(scope="session")
