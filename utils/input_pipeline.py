@@ -6,6 +6,17 @@ from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 
 AUTOTUNE = tf.data.AUTOTUNE
+PREFETCH_BATCHES = 2
+
+
+def _prefetched(dataset):
+    """`dataset` prefetched, with tf.data's autotuning off. The stages switch one reinitializable iterator between
+    pipelines (finetuning: the training images, then seen-val and seen-test, every epoch); with autotuning on, the
+    switch waited on the old pipeline's tuning thread with both cores idle, in most epochs: 4 s of a 7 s epoch on
+    the generated data, 25 s of a 65 s one at AwA2's size (benchmarks/scale.py)."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.prefetch(PREFETCH_BATCHES).with_options(options)
 
 
 def image_dataset(paths, labels, preprocessing_name, image_size, batch_size, is_training, seed=None,
@@ -19,12 +30,13 @@ def image_dataset(paths, labels, preprocessing_name, image_size, batch_size, is_
     if is_training:
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     if replicas is not None:
-        return dataset.batch(batch_size).flat_map(lambda batch, labels: replica_shares(batch, labels, *replicas)).map(
+        return _prefetched(dataset.batch(batch_size).flat_map(
+            lambda batch, labels: replica_shares(batch, labels, *replicas)).map(
             lambda share, labels: (tf.map_fn(load, share, fn_output_signature=tf.float32), labels, share),
-            num_parallel_calls=num_parallel_calls, deterministic=True).prefetch(AUTOTUNE)
+            num_parallel_calls=num_parallel_calls, deterministic=True))
     dataset = dataset.map(lambda path, label: (load(path), label, path), num_parallel_calls=num_parallel_calls,
                           deterministic=True)  # batches in the shuffled order: a seed gives the same training run
-    return dataset.batch(batch_size).prefetch(AUTOTUNE)
+    return _prefetched(dataset.batch(batch_size))
 
 
 def replica_shares(paths, labels, ids, count):
@@ -53,7 +65,7 @@ def eval_images(paths=None, pixels=None, preprocessing_name=None, image_size=Non
         preprocess = preprocessing.get_preprocessing(preprocessing_name, False)
         dataset = tf.data.Dataset.from_tensor_slices(pixels).map(
             lambda image: preprocess(image, image_size, image_size), num_parallel_calls=num_parallel_calls)
-    return dataset.batch(batch_size).prefetch(AUTOTUNE)
+    return _prefetched(dataset.batch(batch_size))
 
 
 def first_unreadable(paths):
