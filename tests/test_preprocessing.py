@@ -123,3 +123,36 @@ def test_a_workers_dataset_holds_only_its_replicas_shares_split_as_tf_distribute
         assert np.array_equal(np.concatenate([share[1] for share in shares]), batch[1])
         # the same preprocessing, run per share (tf.map_fn) rather than per image: equal to float rounding
         np.testing.assert_allclose(np.concatenate([share[0] for share in shares]), batch[0], atol=1e-6)
+
+
+def test_every_input_pipeline_has_tf_data_autotuning_off(tmp_path):
+    """With autotuning on, switching a stage's shared iterator from the training pipeline to seen-val waited on the
+    old pipeline's tuning thread, both cores idle, in most finetuning epochs (docs/scale.md): training and evaluation
+    batches, a worker's replica shares and the frozen net's paths and pixels all have it off."""
+    from tensorflow.core.framework import dataset_options_pb2
+    from utils import input_pipeline
+
+    def autotuning(graph):
+        """The autotuning setting of each options op in the graph (what the pipelines run with)."""
+        found = []
+        for op in graph.get_operations():
+            if op.type == "OptionsDataset":
+                options = dataset_options_pb2.Options.FromString(op.get_attr("serialized_options"))
+                found.append(options.autotune_options.enabled if options.autotune_options.HasField("enabled")
+                             else None)
+        return found
+
+    path = str(tmp_path / "0.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path)
+    with tf.Graph().as_default() as graph:
+        pipelines = [input_pipeline.image_dataset([path], [0], "small_cnn_preprocessing", 8, 4, training)
+                     for training in (True, False)]
+        pipelines.append(input_pipeline.image_dataset([path], [0], "small_cnn_preprocessing", 8, 4, True,
+                                                      replicas=([0], 2)))
+        frozen = dict(preprocessing_name="small_cnn_preprocessing", image_size=8, batch_size=4)
+        pipelines += [input_pipeline.eval_images(paths=tf.constant([path]), **frozen),
+                      input_pipeline.eval_images(pixels=tf.zeros([1, 8, 8, 3], tf.uint8), **frozen)]
+        assert len(pipelines) == 5 and autotuning(graph) == [False] * 5
+    with tf.Graph().as_default() as graph:  # TensorFlow's own default: no options op, autotuning on
+        tf.data.Dataset.range(4).batch(2).prefetch(tf.data.AUTOTUNE)
+        assert autotuning(graph) == []
