@@ -94,12 +94,15 @@ class Run:
         global batches the replicas share, and the per-image outputs are gathered in order (utils/devices.py)."""
         cfg, strategy = self.cfg, self.strategy
         tf1.set_random_seed(cfg.random_seed)
+        # fed when a pass starts: each training epoch (and each augmented view of the bank) its own order and crops
+        self.epoch = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="epoch")
 
         def make(source, replicas=None):
             split, training = {"train": ("train", True), "train_eval": ("train", False)}.get(source, (source, False))
             return input_pipeline.image_dataset(
                 self.data[split].paths, self.data[split].labels, cfg.preprocess_fn, cfg.image_size, cfg.batch_size,
-                training, seed=cfg.random_seed, num_parallel_calls=cfg.num_workers, replicas=replicas)
+                training, seed=cfg.random_seed, epoch=self.epoch, num_parallel_calls=cfg.num_workers,
+                replicas=replicas)
 
         sources = ("train", "val", "test", "train_eval")
         whole = phase == "full"
@@ -232,11 +235,11 @@ class Run:
             return checkpoints.restore_fn(self.cfg.ckpt_path, exclude_scopes=[self.spec.logits_scope])
         return lambda sess: None
 
-    def image_pass(self, sess, source, split, names, desc=None):
+    def image_pass(self, sess, source, split, names, desc=None, epoch=0):
         """The fetches `names` of every batch of one pass of `source`'s image iterator over `split`'s images
-        (`train` augments and shuffles, `train_eval` does not)."""
+        (`train` augments and shuffles, in the order and with the crops of `epoch`; `train_eval` does not)."""
         start, fetches = self.passes[source]
-        sess.run(start)
+        sess.run(start, {self.epoch: epoch})
         fetches = {name: fetches[name] for name in names}
         n_batches = int(np.ceil(len(self.data[split].paths) / self.cfg.batch_size))
         return [sess.run(fetches) for _ in tqdm(range(n_batches), desc=desc, leave=False,
@@ -246,7 +249,7 @@ class Run:
         """The fetches `names` of every batch of one pass over `split`: from the image iterator or, cached, from the
         feature bank (training batches in a seeded order per epoch, cycling through its augmented views)."""
         if self.bank is None:
-            return self.image_pass(sess, split, split, names, desc)
+            return self.image_pass(sess, split, split, names, desc, epoch)
         features, labels = self.bank.view(split, epoch)
         order = np.random.default_rng([self.cfg.random_seed, epoch]).permutation(len(labels)) if split == "train" \
             else np.arange(len(labels))

@@ -185,8 +185,8 @@ def test_replicas_and_workers_train_as_one_device_and_write_checkpoints_one_devi
     feature bank; a replicated phase 2 (batch norm on per-replica batch statistics, moving averages averaged over
     the replicas) writes a checkpoint whose recorded val loss is the one-device network's; of the workers only the
     chief leaves a folder."""
-    # no augmentation: random crops drawn in a parallel map are not reproducible run to run, on any device count
-    common = dict(finetune_whole_cnn=False, cache_fc_features=False, estop_fc=5, preprocess_fn="vgg_plain_resize")
+    # with the training augmentation: its crops and flips are drawn from (seed, epoch, image), on any device count
+    common = dict(finetune_whole_cnn=False, cache_fc_features=False, estop_fc=5)
     single = str(tmp_path / "single")
     assert run_stage(tmp_path, finetune_config(prepared, single, num_epochs_fc=1, **common)).returncode == 0
     run = {"one_device": run_stage, "mirrored": run_replicated, "multi_worker_mirrored": run_workers_on}
@@ -254,3 +254,21 @@ def test_small_cnn_learns_the_generated_seen_classes_from_scratch(seen_model):
     perf = json.load(open(os.path.join(seen_model["save_path"], "test_perf.json")))
     assert perf["val_acc"] >= 0.5, seen_model["finetune_stdout"][-2000:]
     assert perf["test_acc"] >= 0.5  # seen test images, never used for the selection
+
+
+def test_the_feature_banks_augmented_views_are_passes_of_different_epochs():
+    """`fc_feature_views` K > 1 caches K augmented passes over the training images for the epochs to use in turn;
+    each pass starts the training pipeline at its own epoch (0..K-1), so the views hold other crops and flips (before,
+    every pass restarted the same seeded stream and the K views were one)."""
+    from types import SimpleNamespace
+
+    from utils.feature_bank import FeatureBank
+    passes = []
+
+    def image_pass(sess, source, split, names, desc=None, epoch=0):
+        passes.append((source, epoch))
+        return [{"features": np.full((2, 3), len(passes), np.float32), "labels": np.zeros(2, np.int64)}]
+
+    bank = FeatureBank.compute(SimpleNamespace(cfg=SimpleNamespace(fc_feature_views=3), image_pass=image_pass), None)
+    assert passes[:3] == [("train", 0), ("train", 1), ("train", 2)]
+    assert [bank.view("train", epoch)[0][0, 0] for epoch in (1, 2, 3, 4)] == [2, 3, 1, 2]  # in turn, by epoch

@@ -55,9 +55,11 @@ def test_vgg_train_crops_a_random_window_of_a_random_scale_and_flips():
     image = np.tile(np.arange(320, dtype=np.float32)[None, :, None], (256, 1, 3)).astype(np.uint8)
     fn = preprocessing.get_preprocessing("vgg_preprocessing", is_training=True)
     with tf.Graph().as_default(), tf1.Session() as sess:
-        tf1.set_random_seed(3)  # a fixed sequence of draws: the assertions cannot fail by chance
-        tensor = fn(tf.constant(image), 224, 224)
-        outs = [sess.run(tensor) for _ in range(12)]
+        seed = tf1.placeholder(tf.int64, [2])
+        tensor = fn(tf.constant(image), 224, 224, seed)
+        outs = [sess.run(tensor, {seed: [3, i]}) for i in range(12)]  # fixed seeds: cannot fail by chance
+        again = sess.run(tensor, {seed: [3, 5]})
+    np.testing.assert_array_equal(again, outs[5])  # a seed is one crop, the same every time
     assert all(o.shape == (224, 224, 3) for o in outs)
     assert len({float(o[0, 0, 0]) for o in outs}) > 3  # different crops and scales
     slopes = {np.sign(o[0, -1, 0] - o[0, 0, 0]) for o in outs}
@@ -123,6 +125,47 @@ def test_a_workers_dataset_holds_only_its_replicas_shares_split_as_tf_distribute
         assert np.array_equal(np.concatenate([share[1] for share in shares]), batch[1])
         # the same preprocessing, run per share (tf.map_fn) rather than per image: equal to float rounding
         np.testing.assert_allclose(np.concatenate([share[0] for share in shares]), batch[0], atol=1e-6)
+
+
+def test_training_batches_change_every_epoch_and_a_seed_repeats_them_at_any_parallelism(tmp_path):
+    """Finetuning starts its training iterator again every epoch. Before, that restarted the shuffle's seeded
+    stream and the augmentation's stateful ops: every epoch had the same order and crops, and the parallel map's
+    threads drew those crops in a varying order (the same seed, another network). Now both are drawn from (seed,
+    epoch, image): an epoch is the same pass at 1 or 4 threads, and the next epoch is another one."""
+    from utils import input_pipeline
+    paths = []
+    for i in range(12):  # a horizontal ramp: a crop's offset and a flip show in its first row
+        image = np.tile((np.arange(16) * 15 + i)[None, :, None], (16, 1, 3)).astype(np.uint8)
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image).save(paths[-1])
+
+    def epochs(threads, numbers, seed=7):
+        with tf.Graph().as_default():
+            epoch = tf1.placeholder(tf.int64, [])
+            dataset = input_pipeline.image_dataset(paths, list(range(12)), "small_cnn_preprocessing", 16, 5, True,
+                                                   seed=seed, epoch=epoch, num_parallel_calls=threads)
+            iterator = tf1.data.make_initializable_iterator(dataset)
+            batch = iterator.get_next()
+            with tf1.Session() as sess:
+                out = []
+                for number in numbers:
+                    sess.run(iterator.initializer, {epoch: number})
+                    batches = [sess.run(batch) for _ in range(3)]
+                    out.append((np.concatenate([b[1] for b in batches]), np.concatenate([b[0] for b in batches])))
+                return out
+
+    (order1, images1), (order2, images2), (again1, again_images1) = epochs(1, [1, 2, 1])
+    assert sorted(order1.tolist()) == list(range(12)) and sorted(order2.tolist()) == list(range(12))
+    assert order1.tolist() != order2.tolist()  # another order in the next epoch
+    np.testing.assert_array_equal(again1, order1)  # an epoch run again (a resumed run) is the same pass
+    np.testing.assert_array_equal(again_images1, images1)
+    by_image1, by_image2 = images1[np.argsort(order1)], images2[np.argsort(order2)]
+    assert sum(not np.array_equal(a, b) for a, b in zip(by_image1, by_image2)) >= 6  # other crops and flips
+    (threaded, threaded_images), = epochs(4, [1])
+    np.testing.assert_array_equal(threaded, order1)
+    np.testing.assert_array_equal(threaded_images, images1)
+    (other_seed, _), = epochs(1, [1], seed=8)
+    assert other_seed.tolist() != order1.tolist()
 
 
 def test_every_input_pipeline_has_tf_data_autotuning_off(tmp_path):

@@ -20,8 +20,8 @@ class FeatureBank:
         views = {}
         for split, sources in passes.items():
             views[split] = []
-            for source in sources:
-                parts = run.image_pass(sess, source, split, ("features", "labels"), f"features {source}")
+            for view, source in enumerate(sources):  # augmented views: the passes of epochs 0..K-1, each its own
+                parts = run.image_pass(sess, source, split, ("features", "labels"), f"features {source}", view)
                 views[split].append((np.concatenate([p["features"] for p in parts]),
                                      np.concatenate([p["labels"] for p in parts])))
         print(f"cached penultimate features of {sum(len(v[0][1]) for v in views.values())} images "

@@ -1,6 +1,8 @@
 """tf.data input pipelines over prepared image lists: parallel read + decode + preprocessing, batching, prefetch."""
 import contextlib
 
+import numpy as np
+
 from utils import preprocessing
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
@@ -19,39 +21,54 @@ def _prefetched(dataset):
     return dataset.prefetch(PREFETCH_BATCHES).with_options(options)
 
 
-def image_dataset(paths, labels, preprocessing_name, image_size, batch_size, is_training, seed=None,
+def image_dataset(paths, labels, preprocessing_name, image_size, batch_size, is_training, seed=0, epoch=0,
                   num_parallel_calls=AUTOTUNE, replicas=None):
-    """Batches of (float images [B, S, S, 3], int64 labels [B], paths [B]); training order is reshuffled per epoch.
+    """Batches of (float images [B, S, S, 3], int64 labels [B], paths [B]).
+
+    Training reads the images in a random order and augments each; both are drawn statelessly from (`seed`, `epoch`)
+    and the image's index, so a seed gives the same run however many threads preprocess, a resumed run the epochs
+    of an uninterrupted one, and every epoch (an int scalar or tensor, fed when its iterator is initialised) its own
+    order and augmentation. Evaluation reads the images in order.
 
     `replicas` (ids, count): over several machines, the shares of these replicas only (this worker's), one element
     per replica and global batch, each image read and decoded by its worker alone (utils/devices.py)."""
     load = _loader(preprocessing_name, image_size, is_training)
-    dataset = tf.data.Dataset.from_tensor_slices((list(paths), list(labels)))
+    paths = tf.constant(list(paths), tf.string)
+    labels = tf.constant(np.asarray(labels, np.int64))
+    count = tf.shape(paths, out_type=tf.int64)[0]
     if is_training:
-        dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+        epoch_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+        order = tf.argsort(tf.random.stateless_uniform([count], epoch_seed))
+        indices = tf.data.Dataset.from_tensor_slices(tf.cast(order, tf.int64))
+    else:
+        indices = tf.data.Dataset.range(count)
+
+    def example(i):
+        image_seed = tf.random.experimental.stateless_fold_in(epoch_seed, i) if is_training else None
+        return load(paths[i], image_seed), labels[i], paths[i]
+
     if replicas is not None:
-        return _prefetched(dataset.batch(batch_size).flat_map(
-            lambda batch, labels: replica_shares(batch, labels, *replicas)).map(
-            lambda share, labels: (tf.map_fn(load, share, fn_output_signature=tf.float32), labels, share),
+        return _prefetched(indices.batch(batch_size).flat_map(lambda batch: replica_shares(batch, *replicas)).map(
+            lambda share: tf.map_fn(example, share, fn_output_signature=(tf.float32, tf.int64, tf.string)),
             num_parallel_calls=num_parallel_calls, deterministic=True))
-    dataset = dataset.map(lambda path, label: (load(path), label, path), num_parallel_calls=num_parallel_calls,
-                          deterministic=True)  # batches in the shuffled order: a seed gives the same training run
-    return _prefetched(dataset.batch(batch_size))
+    return _prefetched(indices.map(example, num_parallel_calls=num_parallel_calls, deterministic=True)
+                       .batch(batch_size))
 
 
-def replica_shares(paths, labels, ids, count):
-    """The shares of replicas `ids` of one global batch split across `count` replicas in order, as tf.distribute
-    splits it (sizes as even as possible, the first ones larger): a dataset of (paths, labels), one per replica."""
-    n = tf.shape(paths)[0]
+def replica_shares(batch, ids, count):
+    """The shares of replicas `ids` of one global `batch` split across `count` replicas in order, as tf.distribute
+    splits it (sizes as even as possible, the first ones larger): a dataset of shares, one per replica."""
+    n = tf.shape(batch)[0]
     sizes = n // count + tf.cast(tf.range(count) < n % count, tf.int32)
     ends = tf.cumsum(sizes)
     return tf.data.Dataset.from_tensor_slices(tf.constant(list(ids), tf.int32)).map(
-        lambda i: (paths[ends[i] - sizes[i]:ends[i]], labels[ends[i] - sizes[i]:ends[i]]))
+        lambda i: batch[ends[i] - sizes[i]:ends[i]])
 
 
 def _loader(preprocessing_name, image_size, is_training):
     preprocess = preprocessing.get_preprocessing(preprocessing_name, is_training)
-    return lambda path: preprocess(preprocessing.decode_image(tf.io.read_file(path)), image_size, image_size)
+    return lambda path, seed=None: preprocess(preprocessing.decode_image(tf.io.read_file(path)), image_size, image_size,
+                                              seed)
 
 
 def eval_images(paths=None, pixels=None, preprocessing_name=None, image_size=None, batch_size=None,

@@ -51,20 +51,28 @@ def _central_crop(image, height, width):
     return tf.slice(image, [offset_h, offset_w, 0], [height, width, 3])
 
 
-def _random_crop(image, height, width):
+def _random_int(seed, low, high):
+    """An int32 drawn uniformly from [low, high] by the stateless generator at `seed`."""
+    return tf.random.stateless_uniform([], seed, minval=low, maxval=high + 1, dtype=tf.int32)
+
+
+def _random_crop_and_flip(image, height, width, seed):
+    """A height x width crop at a random offset, flipped left-right half of the time, all drawn from `seed`."""
     shape = tf.shape(image)
-    offset_h = tf1.random_uniform([], maxval=shape[0] - height + 1, dtype=tf.int32)
-    offset_w = tf1.random_uniform([], maxval=shape[1] - width + 1, dtype=tf.int32)
-    return tf.slice(image, [offset_h, offset_w, 0], [height, width, 3])
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    offset_h = _random_int(seeds[0], 0, shape[0] - height)
+    offset_w = _random_int(seeds[1], 0, shape[1] - width)
+    crop = tf.slice(image, [offset_h, offset_w, 0], [height, width, 3])
+    return tf.image.stateless_random_flip_left_right(crop, seeds[2])
 
 
-def _resized_crop(image, height, width, is_training, train_sides, bicubic=False):
+def _resized_crop(image, height, width, is_training, train_sides, seed, bicubic=False):
     """The slim-style crop both ImageNet preprocessings share: train draws the short side in `train_sides`, resizes
     to it, crops at random and flips; eval resizes the short side to 256 and crops the centre. float32 pixels."""
     if is_training:
-        side = tf1.random_uniform([], minval=train_sides[0], maxval=train_sides[1] + 1, dtype=tf.int32)
-        image = _random_crop(_aspect_preserving_resize(image, side, bicubic), height, width)
-        image = tf.image.random_flip_left_right(image)
+        seeds = tf.random.experimental.stateless_split(seed, 2)
+        side = _random_int(seeds[0], *train_sides)
+        image = _random_crop_and_flip(_aspect_preserving_resize(image, side, bicubic), height, width, seeds[1])
     else:
         image = _central_crop(_aspect_preserving_resize(image, _RESIZE_SIDE_MIN, bicubic), height, width)
     image = tf.cast(image, tf.float32)
@@ -72,34 +80,34 @@ def _resized_crop(image, height, width, is_training, train_sides, bicubic=False)
     return image
 
 
-def vgg_preprocessing(image, height, width, is_training):
-    image = _resized_crop(image, height, width, is_training, (_RESIZE_SIDE_MIN, _RESIZE_SIDE_MAX))
+def vgg_preprocessing(image, height, width, is_training, seed):
+    image = _resized_crop(image, height, width, is_training, (_RESIZE_SIDE_MIN, _RESIZE_SIDE_MAX), seed)
     return image - tf.constant([_R_MEAN, _G_MEAN, _B_MEAN], dtype=tf.float32)
 
 
-def vgg_plain_resize(image, height, width, is_training):
+def vgg_plain_resize(image, height, width, is_training, seed):
     """The original release's preprocessing of its VGG finetuning and of alpha2w's `prepro` "old" / "new": the whole
     image resized to height x width (aspect ratio not kept), the channel means subtracted, no augmentation in
     training either (docs/deviations.md)."""
-    del is_training  # the same in training and evaluation
+    del is_training, seed  # the same in training and evaluation
     image = tf1.image.resize_bilinear(image[None], [height, width], align_corners=False)[0]
     image.set_shape([height, width, 3])
     return image - tf.constant([_R_MEAN, _G_MEAN, _B_MEAN], dtype=tf.float32)
 
 
-def small_cnn_preprocessing(image, height, width, is_training):
+def small_cnn_preprocessing(image, height, width, is_training, seed):
     """Resize to height x width, scale to [-1, 1]; train adds a random shift (reflect-pad 4, crop) and a flip."""
     image = tf1.image.resize_bilinear(image[None], [height, width], align_corners=False)[0]
     if is_training:
         pad = _SMALL_CNN_PAD
         image = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
-        image = tf.image.random_flip_left_right(_random_crop(image, height, width))
+        image = _random_crop_and_flip(image, height, width, seed)
     image.set_shape([height, width, 3])
     return image / 127.5 - 1.0
 
 
-def efficientnet_preprocessing(image, height, width, is_training):
-    image = _resized_crop(image, height, width, is_training, _EFFICIENTNET_TRAIN_SIDES, bicubic=True)
+def efficientnet_preprocessing(image, height, width, is_training, seed):
+    image = _resized_crop(image, height, width, is_training, _EFFICIENTNET_TRAIN_SIDES, seed, bicubic=True)
     return (tf.clip_by_value(image, 0.0, 255.0) - _EFFICIENTNET_CENTER) / _EFFICIENTNET_SCALE
 
 
@@ -125,8 +133,10 @@ def to_display(name, images):
 
 
 def get_preprocessing(name, is_training):
-    """Return fn(uint8 image [H, W, 3], height, width) -> float32 [height, width, 3]."""
+    """Return fn(uint8 image [H, W, 3], height, width, seed=None) -> float32 [height, width, 3]. Training draws its
+    augmentation statelessly from `seed` (shape [2], an image's own: utils/input_pipeline.py), so that a seed gives
+    the same crops and flips however many threads preprocess; evaluation draws nothing."""
     if name not in PREPROCESSING_FNS:
         raise UserError(f"Preprocessing name unknown: '{name}'; choose one of {', '.join(sorted(PREPROCESSING_FNS))}")
     fn = PREPROCESSING_FNS[name]
-    return lambda image, height, width: fn(image, height, width, is_training)
+    return lambda image, height, width, seed=None: fn(image, height, width, is_training, seed)
