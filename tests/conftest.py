@@ -40,7 +40,7 @@ def small_synth(tmp_path_factory):
 @slow_fixture(scope="session")
 def seen_model(tmp_path_factory):
     """A generated dataset (40 classes: 30 seen, 10 unseen, 10 of the seen in valclasses1; 100 images each) and
-    small_cnn finetuned on its seen classes (25 epochs of 6-7 s on 2 cores). It needs this many seen classes for
+    small_cnn finetuned on its seen classes (18 epochs of about 8 s on 2 cores). It needs this many seen classes for
     a domain -> alpha map to generalise to held-out classes."""
     from utils import synthetic
     root = tmp_path_factory.mktemp("seen_model")

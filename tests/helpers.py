@@ -119,7 +119,7 @@ def finetune_config(prepared, save_path, **overrides):
     return cfg
 
 
-def finetuned(root, data, split="proposed", num_classes=30, epochs=25):
+def finetuned(root, data, split="proposed", num_classes=30, epochs=18):
     """`data` prepared (seed 0) with `split` and small_cnn finetuned on its seen classes: the trained network that the
     later stages' tests start from."""
     from utils import datasets
