@@ -17,7 +17,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from utils import calibration, checkpoints, config, experiment, fileio, gzsl_scoring, input_pipeline, metrics
+from utils import balance, calibration, checkpoints, config, experiment, fileio, gzsl_scoring, input_pipeline, metrics
 from utils import class_order, nets_factory
 from utils import domain_vectors, importance_map, plots, probes, splits, transfer_graph, tuning, unseen_head
 from utils.cli import UserError, config_args, main_guard
@@ -168,6 +168,7 @@ class Setup:
     seen_b: np.ndarray
     init_w: np.ndarray     # [D, n_unseen]
     settings: list         # the (learning_rate, reg_lambda) of each head trained: a validation run's grid, or one
+    balance: dict          # a final run's reg_lambda search towards a held-out seen share (utils/balance.py), or None
 
     @property
     def n_seen(self):
@@ -192,7 +193,9 @@ def load_setup(cfg, source):
         settings = tuning.grid(cfg)
     else:
         settings = [tuning.from_validation_run(cfg, prepared, os.path.abspath(source))]
-    return Setup(spec, layer, prepared, gamma, probe_set, examples, seen_order, seen_w, seen_b, init_w, settings)
+    balance_target = balance.target(cfg, prepared, settings, tuning.validation_runs(cfg, prepared, source), source)
+    return Setup(spec, layer, prepared, gamma, probe_set, examples, seen_order, seen_w, seen_b, init_w, settings,
+                 balance_target)
 
 
 @dataclasses.dataclass
@@ -203,6 +206,32 @@ class TrainingData:
     class_alphas: np.ndarray
     probe_source: object
     cached: bool
+
+
+def train_heads(setup, fit, score):
+    """The heads of one run and the one kept: a validation run's grid (the highest H), a final run's reg_lambda
+    search towards its validation runs' held-out seen share (utils/balance.py), or its one setting. `fit(hyper)`
+    trains a head. Returns (the fits in training order, the chosen one)."""
+    if setup.balance is not None:
+        def fit_at(reg_lambda):
+            fitted = fit({**setup.settings[0], "reg_lambda": reg_lambda})
+            heldout = score.heldout_scores(*fitted["kept"]["raw"])
+            fitted["heldout_unseen_rate"] = calibration.unseen_rate(heldout, setup.n_seen, 0.0)
+            print(f"  {tuning.describe(fitted['hyper'], fitted['kept'])} | held-out seen images to unseen "
+                  f"{fitted['heldout_unseen_rate']:.3f}", flush=True)
+            return fitted
+
+        fits, chosen = balance.search(fit_at, setup.settings[0]["reg_lambda"], setup.balance["seen_rate"])
+        print(f"balanced on held-out seen images (target {setup.balance['seen_rate']:.3f}): {balance.describe(chosen)}")
+        return fits, chosen
+    fits = [fit(hyper) for hyper in setup.settings]
+    if len(fits) == 1:
+        return fits, fits[0]
+    for tuned in fits:
+        print(f"  {tuning.describe(tuned['hyper'], tuned['kept'])}")
+    chosen = tuning.select(fits)
+    print(f"selected by {tuning.CRITERION}: {tuning.describe(chosen['hyper'], chosen['kept'])}", flush=True)
+    return fits, chosen
 
 
 def fit_unseen_head(cfg, setup, model, sess, class_alphas, out, start_time):
@@ -230,19 +259,17 @@ def fit_unseen_head(cfg, setup, model, sess, class_alphas, out, start_time):
     print(f"initial unseen head ({cfg.unseen_w_init}): T1 {initial['T1']:.3f} | U {initial['U']:.3f} S "
           f"{initial['S']:.3f} H {initial['H']:.3f} | seen head alone on seen test {seen_head_accuracy:.3f} | "
           f"frozen features in {precompute_seconds:.1f}s")
-    tuned, fits = len(setup.settings) > 1, []
-    for hyper in setup.settings:
+    tuned = len(setup.settings) > 1 or setup.balance is not None
+
+    def fit(hyper):
         model.reset(sess)
         folder = os.path.join(out, "tensorboard", *([tuning.setting_name(hyper)] if tuned else []))
         writer = tf1.summary.FileWriter(folder)
         history, kept, progress = train(cfg, model, sess, run, hyper, evaluate, writer, verbose=not tuned)
         writer.close()
-        fits.append({"hyper": hyper, "history": history, "kept": kept, "progress": progress})
-        if tuned:
-            print(f"  {tuning.describe(hyper, kept)}", flush=True)
-    chosen = tuning.select(fits) if tuned else fits[0]
-    if tuned:
-        print(f"selected by {tuning.CRITERION}: {tuning.describe(chosen['hyper'], chosen['kept'])}")
+        return {"hyper": hyper, "history": history, "kept": kept, "progress": progress}
+
+    fits, chosen = train_heads(setup, fit, score)
     model.keep(sess, *chosen["kept"]["raw"])
     model.saver.save(sess, os.path.join(out, "unseen_head.ckpt"), write_meta_graph=False)
     tf1.train.update_checkpoint_state(out, "unseen_head.ckpt")
@@ -282,7 +309,9 @@ def results_record(cfg, setup, fit, direct, config_path):
                                   "selected_on": f"this validation run "
                                   f"({setup.prepared.info['split']}: val classes as unseen)", **at}
         marks[f"selected gamma {selected:.3g}"] = (at["U"], at["S"])
-    if len(fit["fits"]) > 1:
+    if setup.balance is not None:
+        results["balance"] = balance.record(setup.balance, fit["fits"], fit)
+    elif len(fit["fits"]) > 1:
         results["tuning"] = tuning.record(fit["fits"], fit)
     results["table_row"] = table_row(cfg, kept, setup.gamma is not None)
     results.update(config_path=os.path.abspath(config_path), config=config.resolved_dict(cfg))

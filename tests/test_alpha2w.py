@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from helpers import experiment_config, extracted, finetuned, last_error_line, run_stage
-from utils import checkpoints, class_order, experiment, frozen_net, importance, metrics, nets_factory, probes, splits
-from utils import transfer_graph, tuning, unseen_head, zsl_baselines
+from utils import balance, checkpoints, class_order, experiment, frozen_net, importance, metrics, nets_factory, probes
+from utils import splits, transfer_graph, tuning, unseen_head, zsl_baselines
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 from utils.stopping import LossPlateau, UnseenHeadStopping
@@ -140,6 +140,36 @@ def test_pooled_selection_averages_each_settings_criterion_over_the_validation_r
     assert tuning.pooled_choice(runs, key, "H", "x")[0] == "a"
     with pytest.raises(UserError, match="x: the validation runs pooled did not tune the same settings"):
         tuning.pooled_choice([runs[0], runs[1][:2]], key, "H", "x")
+
+
+def balance_search(rate_at_reg, start, target):
+    """balance.search on heads whose held-out share is rate_at_reg(reg_lambda): the regs trained, the one chosen."""
+    def fit_at(reg_lambda):
+        return {"hyper": {"reg_lambda": reg_lambda}, "heldout_unseen_rate": rate_at_reg(reg_lambda)}
+    fits, chosen = balance.search(fit_at, start, target)
+    return [fit["hyper"]["reg_lambda"] for fit in fits], chosen["hyper"]["reg_lambda"]
+
+
+def test_the_balance_search_steps_reg_lambda_towards_the_held_out_share_and_keeps_the_closest_head():
+    falling = lambda reg: float(np.clip(0.5 - 0.2 * np.log10(reg / 1e-5), 0, 1))  # noqa: E731  0.5 at 1e-5
+    half = balance.STEP
+    # too many held-out seen images go to unseen classes: up by half decades until the share falls below 0.3
+    trained_at, chosen = balance_search(falling, 1e-5, 0.3)  # shares 0.5, 0.4, 0.3: crossed (reached) at 1e-4
+    assert trained_at == pytest.approx([1e-5, 1e-5 * half, 1e-4]) and chosen == pytest.approx(1e-4)
+    trained_at, chosen = balance_search(falling, 1e-5, 0.33)  # 0.4 then 0.3: 0.3 is closer
+    assert len(trained_at) == 3 and chosen == pytest.approx(1e-4)
+    trained_at, chosen = balance_search(falling, 1e-5, 0.37)  # 0.4 is closer
+    assert chosen == pytest.approx(1e-5 * half)
+    # too few: down, and the search stops at two decades even if the share is never reached
+    trained_at, chosen = balance_search(falling, 1e-3, 0.9)
+    assert trained_at == pytest.approx([1e-3 / half ** k for k in range(5)]) and chosen == pytest.approx(1e-5)
+    trained_at, chosen = balance_search(falling, 1e-5, 0.5)  # on target: one head
+    assert trained_at == [1e-5] and chosen == 1e-5
+    fits = [{"hyper": {"reg_lambda": r}, "heldout_unseen_rate": falling(r), "kept": {"row": {
+        "epoch": 3, "T1": 0.5, "U": 0.4, "S": 0.6, "H": 0.48}}} for r in (1e-5, 1e-5 * half)]
+    bound = balance.record({"seen_rate": 0.2, "from": ["v.json"]}, fits, fits[1])
+    assert bound["at_search_bound"] and bound["chosen_reg_lambda"] == 1e-5 * half and len(bound["heads"]) == 2
+    assert not balance.record({"seen_rate": 0.45, "from": ["v.json"]}, fits, fits[1])["at_search_bound"]
 
 
 def test_probe_lists_read_pickles_and_text_and_refuse_foreign_pickles(tmp_path):
@@ -368,9 +398,33 @@ def test_the_validation_run_tunes_on_its_own_classes_and_the_final_run_trains_wi
     assert val["gamma0"]["H"] == best["H"] and val["kept_epoch"] == best["kept_epoch"]  # the kept head is its head
     assert len({round(r["H"], 4) for r in settings}) > 1  # the knobs matter
     _, results, stdout = final_run
-    assert {k: results["hyperparameters"][k] for k in selected} == selected
+    assert results["hyperparameters"]["learning_rate"] == selected["learning_rate"]
+    assert results["balance"]["heads"][0]["reg_lambda"] == selected["reg_lambda"]  # the search starts at its choice
     assert results["hyperparameters"]["chosen_by"] == os.path.join(validation_run[0]["ckpt_dir"], "results.json")
     assert f"learning_rate {selected['learning_rate']:.3g}, reg_lambda {selected['reg_lambda']:.3g}" in stdout
+
+
+def test_the_final_run_balances_its_regulariser_on_its_own_held_out_seen_images(validation_run, final_run):
+    _, val = validation_run
+    cfg, results, stdout = final_run
+    searched = results["balance"]
+    target = val["calibration"]["seen_rate"]
+    assert searched["target_seen_rate"] == target and 0.05 < target < 0.95
+    heads = searched["heads"]
+    steps = np.log10([head["reg_lambda"] / heads[0]["reg_lambda"] for head in heads]) * 2  # half decades
+    direction = 1 if heads[0]["heldout_unseen_rate"] > target else -1
+    assert steps == pytest.approx(direction * np.arange(len(heads)))
+    # each step before the last was still on the starting side of the target; the last crossed it, or hit the bound
+    assert all((head["heldout_unseen_rate"] - target) * direction > 0 for head in heads[:-1])
+    assert searched["at_search_bound"] == ((heads[-1]["heldout_unseen_rate"] - target) * direction > 0)
+    closest = min(heads, key=lambda head: abs(head["heldout_unseen_rate"] - target))
+    assert searched["chosen_reg_lambda"] == closest["reg_lambda"] == results["hyperparameters"]["reg_lambda"]
+    assert results["kept_epoch"] == closest["kept_epoch"] and results["gamma0"]["H"] == closest["H"]
+    # the kept head's share at gamma 0, recomputed from its saved weights and the held-out seen features
+    assert np.mean(heldout_margins(cfg) < 0) == pytest.approx(closest["heldout_unseen_rate"])
+    assert f"balanced on held-out seen images (target {target:.3f})" in stdout
+    if len(heads) > 1:  # the regulariser moves the balance the way the search assumes
+        assert (heads[-1]["heldout_unseen_rate"] - heads[0]["heldout_unseen_rate"]) * direction < 0
 
 
 def test_the_baselines_select_on_the_validation_runs_val_classes_and_the_final_run_refits_their_choice(

@@ -138,6 +138,11 @@ ALPHA2W = {
                                   help="(new) a validation run (its name, or its alpha2w results.json, or a list of "
                                        "them, pooled) whose selection of learning_rate and reg_lambda alpha2w uses "
                                        "instead of the config's (the baselines too, theirs); null: the config's"),
+    "reg_lambda_rule": Field((str,), default="seen_rate", choices=("seen_rate", "validation"),
+                             help="(new) a final run with hyperparameters_from: seen_rate steps reg_lambda by half "
+                                  "decades from the validation run's choice and keeps the head that sends the "
+                                  "validation run's share of held-out seen images to unseen classes at gamma 0 "
+                                  "(utils/balance.py); validation: its reg_lambda as chosen"),
     "tuning_seeds": Field((list, type(None)), default=None,
                           help="(new) with a validation run's name in hyperparameters_from: pool its runs of these "
                                "seeds (each setting's criterion averaged over them), so that every seed trains with "
