@@ -1,5 +1,6 @@
 """The reproducibility study: NIWT's final runs over independently finetuned networks and seeds, one line per run
-(the setting its validation runs chose, epochs run, kept epoch, T1 / U / S / H / calibrated H / AUSUC), then mean ±
+(the learning rate its validation runs chose, the reg_lambda its balance search kept, with the heads searched and the
+held-out seen share against the target; epochs run, kept epoch, T1 / U / S / H / calibrated H / AUSUC), then mean ±
 std per network and pooled, beside the baselines and the ridge map, and the checks a run must pass (no collapse:
 U >= 20 and H >= 25 at gamma = 0). Each network is one pipeline output folder (`run_pipeline.py --seed N --out D`).
 Usage:
@@ -40,6 +41,18 @@ def rows_of(kind, results):
             "ridge map": {**{c: direct[c] for c in ("T1", "U", "S", "H", "AUSUC")}, "H_cal": None}}
 
 
+def balance_cells(results):
+    """The heads the balance search trained and the kept one's held-out seen share against its target ("bound":
+    not reached within the search); "-" for a run without the search."""
+    searched = results.get("balance")
+    if not searched:
+        return "- | -"
+    kept = next(h for h in searched["heads"] if h["reg_lambda"] == searched["chosen_reg_lambda"])
+    bound = " (bound)" if searched["at_search_bound"] else ""
+    return (f"{len(searched['heads'])} | {100 * kept['heldout_unseen_rate']:.1f} / "
+            f"{100 * searched['target_seen_rate']:.1f}{bound}")
+
+
 def cells(runs):
     out = []
     for column in COLUMNS:
@@ -54,8 +67,9 @@ def main():
     parser.add_argument("--dataset", default="SYNTH", help="the final run's dataset name (SYNTH, CUB_001_050, ...)")
     args = parser.parse_args()
     table = collections.defaultdict(lambda: collections.defaultdict(list))  # (modality, method) -> net -> rows
-    print("| network | modality | seed | lr | reg | epochs run | kept | T1 | U | S | H | H cal | AUSUC |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| network | modality | seed | lr | reg | heads | held-out share / target | epochs run | kept | T1 | U | S "
+          "| H | H cal | AUSUC |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     collapsed = []
     for folder in args.folders:
         net = os.path.basename(os.path.normpath(folder))
@@ -67,7 +81,8 @@ def main():
                 continue
             row, hyper = rows_of(kind, results)["NIWT"], results["hyperparameters"]
             print(f"| {net} | {modality} | {results['config']['random_seed']} | {hyper['learning_rate']:.3g} | "
-                  f"{hyper['reg_lambda']:.3g} | {len(results['history'])} | {results['kept_epoch']} | "
+                  f"{hyper['reg_lambda']:.3g} | {balance_cells(results)} | {len(results['history'])} | "
+                  f"{results['kept_epoch']} | "
                   + " | ".join("-" if row[c] is None else f"{100 * row[c]:.1f}" for c in COLUMNS) + " |")
             if row["U"] < 0.2 or row["H"] < 0.25:
                 collapsed.append(f"{net} {modality} seed {results['config']['random_seed']}")
