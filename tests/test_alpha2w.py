@@ -172,6 +172,25 @@ def test_the_balance_search_steps_reg_lambda_towards_the_held_out_share_and_keep
     assert not balance.record({"seen_rate": 0.45, "from": ["v.json"]}, fits, fits[1])["at_search_bound"]
 
 
+def test_the_balance_target_is_the_validation_runs_mean_share_and_the_switch_restores_their_regulariser(tmp_path):
+    paths = []
+    for i, rate in enumerate((0.3, 0.5)):
+        paths.append(str(tmp_path / f"val{i}.json"))
+        json.dump({"calibration": {"selected_gamma": 0.1, "seen_rate": rate}}, open(paths[-1], "w"))
+    final, validation = (types.SimpleNamespace(info={"split": split}) for split in ("proposed", "validation1"))
+    settings = [{"learning_rate": 0.001, "reg_lambda": 1e-4}]
+    cfg = types.SimpleNamespace(reg_lambda_rule="seen_rate")
+    assert balance.target(cfg, final, settings, paths, "c.json") == {"seen_rate": pytest.approx(0.4), "from": paths}
+    assert balance.target(cfg, validation, settings, [], "c.json") is None  # a validation run tunes its own grid
+    assert balance.target(cfg, final, settings, [], "c.json") is None  # no validation run: the config's value
+    assert balance.target(types.SimpleNamespace(reg_lambda_rule="validation"), final, settings, paths, "c.json") is None
+    with pytest.raises(UserError, match="c.json: 'reg_lambda_rule' seen_rate steps reg_lambda .* which is 0"):
+        balance.target(cfg, final, [{"learning_rate": 0.001, "reg_lambda": 0.0}], paths, "c.json")
+    json.dump({"calibration": {}}, open(paths[1], "w"))
+    with pytest.raises(UserError, match="val1.json: not the results of a validation run"):
+        balance.target(cfg, final, settings, paths, "c.json")
+
+
 def test_probe_lists_read_pickles_and_text_and_refuse_foreign_pickles(tmp_path):
     (tmp_path / "list.txt").write_text("a/1.jpg\n/abs/2.jpg\n\n")
     assert probes.read_image_list(str(tmp_path / "list.txt")) == [str(tmp_path / "a" / "1.jpg"), "/abs/2.jpg"]
