@@ -5,7 +5,8 @@ Load: mod2alpha's predicted alphas of the unseen classes, the probes, the finetu
 frozen network and a new unseen head on its penultimate features (utils/transfer_graph.py). Train: the head alone,
 so that the importance of unseen class c at the alpha layer on the probes matches c's predicted alpha (cosine loss +
 pull towards the mean seen weight), with early stopping on the epoch-mean loss (the original's per-iteration rule is a
-switch); the epoch with the lowest mean training loss is kept; a validation run trains one head per tuning setting.
+switch); the epoch with the lowest mean training loss is kept; a validation run trains one head per tuning setting,
+a final run one per reg_lambda of its balance search on its held-out seen images (utils/balance.py).
 Score: every epoch on the test images' frozen outputs, ZSL T1, GZSL S / U / H at gamma = 0, AUSUC, and calibrated
 stacking with a gamma chosen on a validation run (utils/gzsl_scoring.py). Write: the head, results.json, curves, and
 the frozen features the baselines stage reads.
@@ -228,15 +229,16 @@ def train_heads(setup, fit, score):
     if len(fits) == 1:
         return fits, fits[0]
     for tuned in fits:
-        print(f"  {tuning.describe(tuned['hyper'], tuned['kept'])}")
+        print(f"  {tuning.describe(tuned['hyper'], tuned['kept'])}", flush=True)
     chosen = tuning.select(fits)
     print(f"selected by {tuning.CRITERION}: {tuning.describe(chosen['hyper'], chosen['kept'])}", flush=True)
     return fits, chosen
 
 
 def fit_unseen_head(cfg, setup, model, sess, class_alphas, out, start_time):
-    """Precompute the frozen outputs, evaluate the initial head, train one head per setting (one, or a validation
-    run's tuning grid) and keep the selected one; its kept epoch's head is saved in `out`."""
+    """Precompute the frozen outputs, evaluate the initial head, train the run's heads (train_heads: one, a
+    validation run's tuning grid, or a final run's balance search) and keep the selected one; its kept epoch's head is
+    saved in `out`."""
     cached, test_set = cfg.cache_frozen_features, gzsl_scoring.TestSet(setup.prepared, setup.n_seen)
     score = gzsl_scoring.Scorer(cfg, setup, test_set)
     model.start(sess)
