@@ -323,6 +323,8 @@ def test_cached_and_original_paths_give_the_same_importances_and_weights(seen_cl
     seen_w, _ = unseen_head.seen_head(os.path.join(config.ckpt_path, "model.ckpt"), spec.logits_scope, 30)
     init = unseen_head.initial_weights(seen_w, 10, "seen_centered", np.random.default_rng(0))
     model = transfer_graph.Alpha2W(config, spec, "small_cnn/conv4", 30, init, seen_w.mean(1), str(path))
+    # only a global average pool reads conv4: its [128] mean is fed, not the 8 x 8 x 128 map
+    assert {name: t.shape.as_list() for name, t in model.cache_points.items()} == {"pooled": [None, 128]}
     images, classes = prepared.lists["seen_train"].paths[:48], np.arange(48, dtype=np.int32) % 10
     assert_same_importances(model, images, classes)
 

@@ -23,6 +23,33 @@ def test_importance_of_a_linear_head_on_average_pooled_features_is_the_class_wei
     np.testing.assert_allclose(result, weights[:, classes_value].T, rtol=1e-12)
 
 
+def test_the_importance_at_a_global_mean_equals_the_summed_importance_at_the_map_it_pools():
+    """global_mean finds a map's global average pool only where nothing else reads the map, and the importance taken at
+    the pooled vector (fc ReLU -> logits above it) is the one summed over the map's positions."""
+    rng = np.random.default_rng(1)
+    fc, head = rng.normal(size=(6, 8)), rng.normal(size=(8, 4))
+    values = rng.normal(size=(3, 5, 7, 6))
+    with tf.Graph().as_default():
+        classes = tf.constant([1, 3, 0])
+        activations = tf1.placeholder(tf.float64, [None, 5, 7, 6])
+        logits = tf.matmul(tf.nn.relu(tf.matmul(tf.reduce_mean(activations, [1, 2]), fc)), head)
+        pooled = importance.global_mean(activations)
+        assert pooled.shape.as_list() == [None, 6]
+        at_map = importance.class_importance(logits, activations, classes)
+        at_mean = importance.class_importance(logits, pooled, classes)
+        with tf1.Session() as sess:
+            map_value, mean_value = sess.run([at_map, at_mean], {activations: values})
+        other = tf1.placeholder(tf.float64, [None, 5, 7, 6])
+        assert importance.global_mean(other) is None  # nothing reads it
+        tf.reduce_mean(other, [2])
+        assert importance.global_mean(other) is None  # a mean over one axis only
+        read_twice = tf1.placeholder(tf.float64, [None, 5, 7, 6])
+        tf.reduce_mean(read_twice, [1, 2]), tf.reduce_max(read_twice)
+        assert importance.global_mean(read_twice) is None  # something else reads the map too
+    np.testing.assert_allclose(mean_value, map_value, rtol=1e-12)
+    assert np.abs(map_value).max() > 0
+
+
 def tiny_net(activations, rng):
     """conv -> ReLU -> 2x2 max pool -> global mean -> fc ReLU -> logits, in float64 (a finite-difference target)."""
     kernel = tf.constant(rng.normal(size=(3, 3, 4, 5)))

@@ -14,6 +14,8 @@ result independent of its batch.
 """
 import contextlib
 
+import numpy as np
+
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 
@@ -30,6 +32,20 @@ def class_importance(logits, activations, classes):
     if gradients is None:
         raise UserError(f"the logits do not depend on '{activations.op.name}'; choose a layer below the logits")
     return tf.reduce_sum(gradients, [1, 2]) if gradients.shape.ndims == 4 else gradients
+
+
+def global_mean(activations):
+    """The [N, K] (or [N, 1, 1, K]) spatial mean of `activations` [N, H, W, K] where that mean is all that reads them
+    (a global average pool, e.g. small_cnn's conv4), else None. Then the importance can be taken at the mean, exactly:
+    each of the H W positions gets 1/(H W) of the mean's gradient, so sum_ij dy/dA_ijk = dy/d mean_k. Call it before
+    any gradient op reads `activations`."""
+    consumers = activations.consumers()
+    if activations.shape.ndims != 4 or len(consumers) != 1 or consumers[0].type != "Mean":
+        return None
+    axes = tf.get_static_value(consumers[0].inputs[1])
+    if axes is None or sorted(int(a) % 4 for a in np.atleast_1d(axes)) != [1, 2]:
+        return None
+    return consumers[0].outputs[0]
 
 
 def folded_importance(logits, pre_activation, folded_weights, classes):

@@ -5,8 +5,10 @@ alphas.
 Two paths compute the importances. "full" (the original's): the whole network from probe images at every step.
 "cached" (`cache_frozen_features`): the probes' frozen values are computed once and fed at `cache_points`, and only
 what lies above them runs. Where the layers above the alpha layer allow it, the importance folds exactly into matrix
-products: vgg_16's fc6 reads the whole max-pooled conv5_3 map (utils/importance.folded_importance), and
-efficientnet_lite0's head is a per-position affine map through a ReLU6, mean-pooled (Alpha2W.gated_head_importance).
+products: vgg_16's fc6 reads the whole max-pooled conv5_3 map (utils/importance.folded_importance),
+efficientnet_lite0's head is a per-position affine map through a ReLU6, mean-pooled (Alpha2W.gated_head_importance),
+and small_cnn's conv4 is read only by a global average pool, at whose output the importance is taken
+(utils/importance.global_mean).
 """
 import numpy as np
 
@@ -32,6 +34,7 @@ class Alpha2W:
                                             reinit_beta=cfg.reinit_batchnorm_beta)
             self.seen_logits, self.activations, self.features = \
                 self.net.logits, self.net.activations, self.net.features
+            pooled = importance.global_mean(self.activations)  # before the importances' gradient ops read them
             self.weights, self.biases, unseen_logits = unseen_head.build(self.features, init_weights)
             self.classes = tf1.placeholder(tf.int32, [None], name="unseen_classes")
             self.targets = tf1.placeholder(tf.float32, [None, self.activations.shape[-1]], name="predicted_alphas")
@@ -53,6 +56,9 @@ class Alpha2W:
             elif spec.gated_head and layer == spec.alpha_layer:
                 self.importances["cached"] = self.gated_head_importance(end_points[spec.penultimate_layer],
                                                                         unseen_logits)
+            elif pooled is not None:  # a global average pool reads the alpha layer: its mean is fed, [K] a probe
+                self.cache_points = {"pooled": pooled}
+                self.importances["cached"] = importance.class_importance(unseen_logits, pooled, self.classes)
             else:  # the alpha-layer activations are fed; only the layers above them run
                 self.importances["cached"] = self.importances["full"]
             # fed per step, so that a validation run trains one head per tuning setting in this one graph
