@@ -313,6 +313,8 @@ def results_record(cfg, setup, fit, direct, config_path):
         marks[f"selected gamma {selected:.3g}"] = (at["U"], at["S"])
     if setup.balance is not None:
         results["balance"] = balance.record(setup.balance, fit["fits"], fit)
+        results["hyperparameters"]["reg_lambda_chosen_by"] = "this run's balance search on its held-out seen images " \
+                                                             "(balance)"
     elif len(fit["fits"]) > 1:
         results["tuning"] = tuning.record(fit["fits"], fit)
     results["table_row"] = table_row(cfg, kept, setup.gamma is not None)

@@ -422,6 +422,8 @@ def test_the_validation_run_tunes_on_its_own_classes_and_the_final_run_trains_wi
     assert results["hyperparameters"]["learning_rate"] == selected["learning_rate"]
     assert results["balance"]["heads"][0]["reg_lambda"] == selected["reg_lambda"]  # the search starts at its choice
     assert results["hyperparameters"]["chosen_by"] == os.path.join(validation_run[0]["ckpt_dir"], "results.json")
+    assert results["hyperparameters"]["reg_lambda"] == results["balance"]["chosen_reg_lambda"]
+    assert results["hyperparameters"]["reg_lambda_chosen_by"].endswith("(balance)")
     assert f"learning_rate {selected['learning_rate']:.3g}, reg_lambda {selected['reg_lambda']:.3g}" in stdout
 
 
