@@ -2,13 +2,14 @@
 import dataclasses
 import json
 import os
+import types
 
 import numpy as np
 import pytest
 import scipy.io
 
-from helpers import experiment_config, last_error_line, run_script
-from utils import domain_vectors, importance_map, splits, text2alpha
+from helpers import ROOT, experiment_config, last_error_line, run_script
+from utils import domain_vectors, importance_map, splits, step_log, text2alpha
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 
@@ -181,6 +182,39 @@ def test_class_level_loss_equals_the_mean_per_image_cosine_distance():
                                                              tf.constant(alphas, tf.float32), cfg))
     assert abs(class_level - (1 - per_image)) < 1e-5 and abs(image_level - (1 - per_image)) < 1e-5
     assert abs(importance_map.agreement(predictions, targets)["cosine"] - per_image) < 1e-12
+
+
+def test_the_class_level_epoch_in_one_graph_loop_is_the_per_step_adam_loop():
+    """Trainer's in-graph epoch against the same objective trained one session call a step: same step losses, same
+    weights after two epochs, and it starts from the same initial weights."""
+    mod2alpha = step_log.script_module(os.path.join(ROOT, "mod2alpha.py"))
+    rng = np.random.default_rng(1)
+    class_index = rng.integers(0, 6, 300)
+    targets = importance_map.AlphaTargets.build(class_index, rng.normal(size=(300, 12)) + class_index[:, None] * 0.2)
+    vectors = rng.normal(size=(6, 5))
+    cfg = types.SimpleNamespace(class_level_loss=True, alpha_loss_type="cd", dom2alpha_lambda_reg=0.0,
+                                dom2alpha_batch_size=64, random_seed=7, dom2alpha_model="linear", n_alphas=12,
+                                learning_rate=0.01)
+    trainer = mod2alpha.Trainer(cfg, vectors, targets, len(class_index))
+    assert trainer.steps_per_epoch == 5
+    with tf1.Session(graph=trainer.graph) as sess:
+        sess.run(trainer.init)
+        initial = sess.run(trainer.all_predictions)
+        looped = [trainer.epoch(sess) for _ in range(2)]
+        final = sess.run(trainer.all_predictions)
+    with tf.Graph().as_default() as graph:  # the per-step form, from the same initial map
+        weights = tf1.get_variable("w", initializer=np.linalg.lstsq(np.hstack([vectors, np.ones((6, 1))]), initial,
+                                                                     rcond=None)[0].astype(np.float32))
+        predictions = tf.matmul(tf.constant(np.hstack([vectors, np.ones((6, 1))]), tf.float32), weights)
+        loss = importance_map.class_level_cd_loss(tf.gather(predictions, targets.classes), targets)
+        train_op = tf1.train.AdamOptimizer(cfg.learning_rate).minimize(loss)
+        with tf1.Session(graph=graph) as sess:
+            sess.run(tf1.global_variables_initializer())
+            stepped = [np.mean([sess.run([train_op, loss])[1] for _ in range(5)]) for _ in range(2)]
+            stepped_final = sess.run(predictions)
+    np.testing.assert_allclose(looped, stepped, rtol=1e-4)
+    np.testing.assert_allclose(final, stepped_final, atol=1e-3)
+    assert abs(looped[1] - looped[0]) > 1e-3  # the epochs trained
 
 
 def test_ridge_fit_recovers_an_exact_linear_map():
