@@ -597,6 +597,55 @@ def test_the_originals_old_restore_takes_what_the_finetuned_checkpoint_lacks_fro
             checkpoints.restore_fn(str(tmp_path / "finetuned.ckpt"))
 
 
+def test_frozen_outputs_of_image_files_are_kept_for_later_steps_until_the_checkpoint_is_rewritten(tmp_path,
+                                                                                                  monkeypatch):
+    """Each step builds its own graph; a later one (another seed) on the same network and images computes only the
+    images it has not seen, with the values a fresh computation gives; a rewritten image or checkpoint is computed
+    anew."""
+    from PIL import Image
+    from utils.tf_compat import slim
+    cfg = types.SimpleNamespace(batch_size=2, image_size=32, num_workers=1, preprocess_fn="small_cnn_preprocessing",
+                                model_name="small_cnn", ckpt_path=str(tmp_path / "net.ckpt"))
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(5):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(paths[-1])
+    computed = []
+    fetch = frozen_net.FrozenNet.fetch
+    monkeypatch.setattr(frozen_net.FrozenNet, "fetch", lambda self, sess, images, *a: computed.append(len(images))
+                        or fetch(self, sess, images, *a))
+
+    def outputs(images, save=False, memo=True):
+        with tf.Graph().as_default():
+            net = frozen_net.FrozenNet(cfg, 5, "small_cnn/conv4", "test", restore=not save)
+            with tf1.Session() as sess:
+                if save:  # new random weights
+                    sess.run(tf1.global_variables_initializer())
+                    tf1.train.Saver(slim.get_model_variables()).save(sess, cfg.ckpt_path, write_meta_graph=False)
+                    return None
+                net.restore(sess)
+                fetches = {"features": net.features, "logits": net.logits}
+                return (net.run if memo else net.fetch)(sess, images, fetches, "test")
+
+    outputs(None, save=True)
+    first = outputs(paths[:3])
+    later = outputs(paths[1:] + paths[1:2])  # two images known, two new, one repeated
+    assert computed == [3, 2]
+    fresh = outputs(paths[1:] + paths[1:2], memo=False)
+    for key in ("features", "logits"):
+        np.testing.assert_array_equal(later[key], fresh[key])
+        np.testing.assert_array_equal(later[key][:2], first[key][1:])
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(paths[0])
+    os.utime(paths[0], ns=(os.stat(paths[0]).st_atime_ns, os.stat(paths[0]).st_mtime_ns + 10 ** 9))
+    redrawn = outputs(paths[:3])
+    assert computed[-1] == 1 and not np.allclose(redrawn["logits"][0], first["logits"][0])
+    np.testing.assert_array_equal(redrawn["logits"][1:], first["logits"][1:])
+    outputs(None, save=True)
+    rewritten = outputs(paths[:3])
+    assert computed[-1] == 3 and not np.allclose(rewritten["logits"], first["logits"])
+
+
 def test_a_network_whose_logits_follow_the_originals_class_order_is_read_in_the_prepared_order(tmp_path):
     """The original's released networks order their seen logits by its split file's train_cid: `seen_class_order`
     (that file, or the ids) makes the frozen net's seen logits and the seen head follow the prepared order."""

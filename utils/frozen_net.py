@@ -1,5 +1,13 @@
 """The finetuned seen network, frozen: restored in inference mode behind one image iterator, and the batch loop that
-fetches its tensors image by image. alpha_extraction.py, alpha2w.py and explain.py build their graphs on it."""
+fetches its tensors image by image. alpha_extraction.py, alpha2w.py and explain.py build their graphs on it.
+
+A plain fetch over image files is kept for the rest of the process (`Memo`): the runner runs every seed and modality
+of a run in one process, and each of their alpha2w steps would otherwise run the same network again on the same test,
+held-out and probe images."""
+import collections
+import glob
+import os
+
 import numpy as np
 from tqdm import tqdm
 
@@ -25,6 +33,40 @@ def network(cfg, n_classes, layer, source, images, bypass=(), zero_seen_biases=F
     if seen_order is not None:
         logits = tf.gather(logits, seen_order, axis=1)
     return logits, end_points, end_points[layer], nets_factory.penultimate_features(spec, end_points)
+
+
+class Memo:
+    """The frozen outputs of one network, image by image and tensor by tensor, for the steps of a process that run it
+    again. In inference mode an image's outputs depend on nothing else in its batch, so they are keyed by what fixes
+    them: the network's identity (its config, construction and checkpoint files, by size and modification time), the
+    tensor's name and the image file (path and modification time). Only the latest network is held, up to LIMIT
+    values."""
+    LIMIT = 2 ** 28  # float32 values (1 GiB)
+    network, values, size = None, {}, 0
+
+    @classmethod
+    def rows(cls, network, name):
+        """The (image, modification time) -> row dict of tensor `name` of `network` (the held one is dropped for
+        another network)."""
+        if network != cls.network:
+            cls.network, cls.values, cls.size = network, {}, 0
+        return cls.values.setdefault(name, {})
+
+    @classmethod
+    def has_room(cls, count):
+        return cls.size + count <= cls.LIMIT
+
+    @classmethod
+    def add(cls, rows, files, values):
+        for file, row in zip(files, values):
+            rows[file] = row
+        cls.size += values.size
+
+
+def checkpoint_files(path):
+    """(file, size, modification time) of a checkpoint's files: they change whenever the checkpoint is rewritten."""
+    prefix = checkpoints.checkpoint_prefix(path)
+    return tuple((f, os.path.getsize(f), os.stat(f).st_mtime_ns) for f in sorted(glob.glob(prefix + "*")))
 
 
 class FrozenNet:
@@ -55,6 +97,9 @@ class FrozenNet:
         self.logits, self.end_points, self.activations, self.features = network(
             cfg, n_classes, layer, source, self.images, bypass, zero_seen_biases, seen_order)
         self.restore = checkpoints.restore_fn(cfg.ckpt_path, fallback=fallback) if restore else None
+        self.identity = (cfg.model_name, cfg.image_size, cfg.preprocess_fn, n_classes, layer, tuple(bypass),
+                         zero_seen_biases, reinit_beta, None if seen_order is None else tuple(seen_order),
+                         checkpoint_files(cfg.ckpt_path), fallback and checkpoint_files(fallback)) if restore else None
         if reinit_beta and self.restore is not None:
             restore_only, beta_reset = self.restore, checkpoints.beta_reinitializer()
             self.restore = lambda sess: (restore_only(sess), sess.run(beta_reset))
@@ -69,7 +114,23 @@ class FrozenNet:
     def run(self, sess, images, fetches, desc, feed=None, extra=None):
         """Fetch `fetches` (tensors over images) for every one of `images`, batch by batch; returns them
         concatenated. Per batch starting at image `start`: `feed(start)` adds to the feed dict (per-image inputs,
-        e.g. labels), `extra(start)` gives (more fetches, fn(start, values)) for that batch only, e.g. figures."""
+        e.g. labels), `extra(start)` gives (more fetches, fn(start, values)) for that batch only, e.g. figures.
+        A plain fetch over image files of a restored network computes only the images the Memo lacks."""
+        if self.identity is None or feed or extra or isinstance(images, np.ndarray):
+            return self.fetch(sess, images, fetches, desc, feed, extra)
+        rows = {key: Memo.rows(self.identity, tensor.name) for key, tensor in fetches.items()}
+        files = [(image, os.stat(image).st_mtime_ns) for image in images]  # a rewritten image is computed anew
+        missing = list(dict.fromkeys(file for file in files if any(file not in r for r in rows.values())))
+        computed = self.fetch(sess, [image for image, _ in missing], fetches, desc) if missing else {}
+        if computed and Memo.has_room(sum(values.size for values in computed.values())):
+            for key, values in computed.items():
+                Memo.add(rows[key], missing, values)
+        found = {key: collections.ChainMap(dict(zip(missing, computed[key])) if computed else {}, rows[key])
+                 for key in fetches}
+        return {key: np.stack([found[key][file] for file in files]) for key in fetches}
+
+    def fetch(self, sess, images, fetches, desc, feed=None, extra=None):
+        """run's batch loop, without the Memo."""
         self.feed(sess, images)
         out, start = {key: [] for key in fetches}, 0
         with tqdm(total=len(images), desc=desc, leave=False, disable=None) as bar:
