@@ -71,12 +71,12 @@ def calibration_record(cfg, prepared, source):
     its own."""
     record = calibration.from_config(cfg.calibration_gamma, cfg.calibration_rule, prepared.info["split"], source)
     if record and "seen_rate" in record:
-        chosen = fileio.read_json(cfg.calibration_gamma, "alpha2w.py on the validation config",
-                                  ("model_name", "unseen_norm_matching"))
-        if (chosen["model_name"], chosen["unseen_norm_matching"]) != (cfg.model_name, cfg.unseen_norm_matching):
-            raise UserError(f"{cfg.calibration_gamma}: a validation run of {chosen['model_name']} with "
-                            f"unseen_norm_matching {chosen['unseen_norm_matching']}; its gamma only fits the same "
-                            "setting")
+        for path in config.listed(cfg.calibration_gamma):
+            chosen = fileio.read_json(path, "alpha2w.py on the validation config",
+                                      ("model_name", "unseen_norm_matching"))
+            if (chosen["model_name"], chosen["unseen_norm_matching"]) != (cfg.model_name, cfg.unseen_norm_matching):
+                raise UserError(f"{path}: a validation run of {chosen['model_name']} with unseen_norm_matching "
+                                f"{chosen['unseen_norm_matching']}; its gamma only fits the same setting")
     return record
 
 

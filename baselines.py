@@ -129,14 +129,17 @@ def validation_gammas(cfg, prepared):
     validation run selected), for a final run whose `calibration_gamma` names that run; else {} (no calibration, or
     a validation run, which selects its own). The held-out seen images of a baseline are the seen_val images of
     trainval, which it trains on (in both runs alike)."""
-    if prepared.info["split"] != "proposed" or not isinstance(cfg.calibration_gamma, str):
+    if prepared.info["split"] != "proposed" or not isinstance(cfg.calibration_gamma, (str, list)):
         return {}
-    path = os.path.join(os.path.dirname(cfg.calibration_gamma), "baselines", "results.json")
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: not found ('calibration_gamma' names its validation run); run baselines.py on the "
-                        "validation run's config first")
-    return {row["method"]: {"rule": cfg.calibration_rule, **calibration.validation_selection(row, path)}
-            for row in fileio.read_json(path, "baselines.py on the validation run", ("methods",))["methods"]}
+    selections = collections.defaultdict(list)
+    for alpha2w_results in config.listed(cfg.calibration_gamma):
+        path = os.path.join(os.path.dirname(alpha2w_results), "baselines", "results.json")
+        if not os.path.isfile(path):
+            raise UserError(f"{path}: not found ('calibration_gamma' names its validation run); run baselines.py on "
+                            "the validation run's config first")
+        for row in fileio.read_json(path, "baselines.py on the validation run", ("methods",))["methods"]:
+            selections[row["method"]].append(calibration.validation_selection(row, path))
+    return {method: {"rule": cfg.calibration_rule, **calibration.pooled(found)} for method, found in selections.items()}
 
 
 def validation_tables(cfg, prepared, source):

@@ -4,8 +4,8 @@ Runs, for the chosen dataset of arg_configs/pipelines.json: generation (the gene
 run (a validation run first where the dataset has one) the conversion of pretrained weights where a net needs it,
 finetuning, alpha extraction, then mod2alpha, alpha2w and the baselines for --seeds seeds (3 by default) on the one
 finetuned network, and the explanations of the first seed, with the shipped configs; prints the GZSL table (several
-seeds: mean +- std). A final run's seed reads its calibration from the validation run's same seed, and the selection
-of alpha2w's learning_rate and reg_lambda (and the baselines') pooled over the validation run's seeds. A stage whose
+seeds: mean +- std). A final run's seeds read the selection of alpha2w's learning_rate and reg_lambda (and the
+baselines') and the calibration pooled over the validation run's seeds. A stage whose
 outputs exist and match its config and inputs is skipped (`--force STAGE` redoes it, and so every later stage that
 reads its outputs); the first failing stage stops the pipeline with its message.
 """
@@ -84,10 +84,11 @@ class Plan:
         return [first] if stage == "explain" else [first + k for k in range(self.args.seeds)]
 
     def pooled_tuning(self, stage, path):
-        """A final run's configs whose `hyperparameters_from` names a validation run pool that run's seeds of this
-        invocation (`tuning_seeds`), so that every seed trains with one choice."""
+        """A final run's configs whose `hyperparameters_from` or `calibration_gamma` names a validation run pool that
+        run's seeds of this invocation (`tuning_seeds`), so that every seed trains and calibrates with one choice."""
+        raw = fileio.read_json(path)
         if stage not in pipeline.SEEDED_STAGES or self.args.seeds == 1 or \
-                not experiment.is_run_name(fileio.read_json(path).get("hyperparameters_from")):
+                not any(experiment.is_run_name(raw.get(key)) for key in ("hyperparameters_from", "calibration_gamma")):
             return {}
         return {"tuning_seeds": self.seeds("alpha2w", path)}
 

@@ -191,6 +191,37 @@ def test_the_balance_target_is_the_validation_runs_mean_share_and_the_switch_res
         balance.target(cfg, final, settings, paths, "c.json")
 
 
+def test_the_calibration_of_several_validation_runs_is_their_mean_operating_point_for_niwt_and_the_baselines(
+        tmp_path):
+    """The runner's seeds share one calibration, as they share one learning_rate and reg_lambda: calibration_gamma
+    names every seed's validation run and the held-out share (and margin) carried over is their mean; one run's alone
+    is what it was; a validation run selects its own; a missing one is named."""
+    import baselines
+    from utils import calibration
+    paths = []
+    for i, (rate, gamma) in enumerate(((0.24, 1.0), (0.41, 2.0), (0.56, 4.5))):
+        run = tmp_path / f"val{i}"
+        (run / "baselines").mkdir(parents=True)
+        paths.append(str(run / "results.json"))
+        json.dump({"calibration": {"selected_gamma": gamma, "seen_rate": rate}}, open(paths[-1], "w"))
+        json.dump({"methods": [{"method": "SJE", "selected_gamma": 10 * gamma, "seen_rate": rate / 2}]},
+                  open(run / "baselines" / "results.json", "w"))
+    pooled = calibration.from_config(paths, "seen_rate", "proposed", "c.json")
+    assert pooled == {"rule": "seen_rate", "gamma": pytest.approx(2.5), "seen_rate": pytest.approx(1.21 / 3),
+                      "chosen_by": paths}
+    assert calibration.from_config(paths[1], "seen_rate", "proposed", "c.json") == {
+        "rule": "seen_rate", "gamma": 2.0, "seen_rate": 0.41, "chosen_by": paths[1]}
+    final = types.SimpleNamespace(info={"split": "proposed"})
+    gammas = baselines.validation_gammas(types.SimpleNamespace(calibration_gamma=paths, calibration_rule="seen_rate"),
+                                         final)
+    assert list(gammas) == ["SJE"] and gammas["SJE"] == {"rule": "seen_rate", "gamma": pytest.approx(25.0),
+                                                         "seen_rate": pytest.approx(0.605 / 3)}
+    with pytest.raises(UserError, match="c.json: 'calibration_gamma' applies to a final run"):
+        calibration.from_config(paths, "seen_rate", "validation1", "c.json")
+    with pytest.raises(UserError, match="nowhere.json: not found"):
+        calibration.from_config(paths[:2] + [str(tmp_path / "nowhere.json")], "seen_rate", "proposed", "c.json")
+
+
 def test_probe_lists_read_pickles_and_text_and_refuse_foreign_pickles(tmp_path):
     (tmp_path / "list.txt").write_text("a/1.jpg\n/abs/2.jpg\n\n")
     assert probes.read_image_list(str(tmp_path / "list.txt")) == [str(tmp_path / "a" / "1.jpg"), "/abs/2.jpg"]

@@ -224,8 +224,9 @@ def test_inverse_map_names_each_neuron_by_the_attribute_it_carries():
 
 
 def test_the_final_runs_seeds_pool_the_selection_of_every_seeds_validation_run(tmp_path):
-    """`--seeds 3`: every final experiment step names the validation run's results of all three seeds
-    (`hyperparameters_from`), and its calibration those of its own seed; the validation run selects its own."""
+    """`--seeds 3`: every final experiment step names the validation run's results of all three seeds, for its
+    hyperparameters (`hyperparameters_from`) and its calibration (`calibration_gamma`); the validation run selects
+    its own."""
     import run_pipeline
     table = pipeline.load_table()
     plan = run_pipeline.Plan(run_pipeline.parse_args(["synth", "--out", str(tmp_path), "--seeds", "3"], table), table)
@@ -233,14 +234,14 @@ def test_the_final_runs_seeds_pool_the_selection_of_every_seeds_validation_run(t
               and step.raw["dataset"] == "SYNTH"]
     assert len(finals) == 12  # 2 stages x 2 modalities x 3 seeds
     for step in finals:
-        pooled, seed = step.raw["hyperparameters_from"], step.raw["random_seed"]
+        pooled = step.raw["hyperparameters_from"]
         assert step.raw["tuning_seeds"] == [1234, 1235, 1236] and len(pooled) == 3
         assert all(path.startswith(str(tmp_path)) and f"SYNTH_val1_small_cnn_{step.raw['modality']}" in path
                    for path in pooled)
-        assert step.raw["calibration_gamma"] == pooled[seed - 1234]  # the same seed's validation run
+        assert step.raw["calibration_gamma"] == pooled  # one calibration for every seed, as one selection
     validation = [step for step in plan.steps if step.stage.name == "alpha2w" and step.raw["dataset"] == "SYNTH_val1"]
     assert len(validation) == 6 and all(step.raw["hyperparameters_from"] is None for step in validation)
     one = run_pipeline.Plan(run_pipeline.parse_args(["synth", "--out", str(tmp_path / "one"), "--seeds", "1"], table),
                             table)
-    assert all(isinstance(step.raw["hyperparameters_from"], str) for step in one.steps
-               if step.stage.name == "alpha2w" and step.raw["dataset"] == "SYNTH")
+    assert all(isinstance(step.raw["hyperparameters_from"], str) and isinstance(step.raw["calibration_gamma"], str)
+               for step in one.steps if step.stage.name == "alpha2w" and step.raw["dataset"] == "SYNTH")

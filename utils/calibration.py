@@ -1,5 +1,6 @@
 """Calibrated stacking's gamma (Chao et al. 2016: gamma is subtracted from the seen classes' scores), selected on a
-validation run and carried over to the final run of the same seed.
+validation run and carried over to the final run (pooled over the validation run's seeds when the runner runs
+several).
 
 A validation run selects the gamma of highest H on its own seen-unseen curve (metrics.best_gamma), its val classes
 playing the unseen ones. That gamma is a margin in the logits of the validation run's heads, whose scale and number of
@@ -56,21 +57,31 @@ def selection(gamma_selected, heldout_scores, n_seen):
 
 def from_config(value, rule, split, source):
     """The calibration of a final run from `calibration_gamma`: None; {"rule": "margin", "gamma"} for a number;
-    or, for a validation run's alpha2w results.json, {"rule", "gamma", "seen_rate", "chosen_by"} of its selection.
-    A validation run selects its own: None."""
+    or, for a validation run's alpha2w results.json, {"rule", "gamma", "seen_rate", "chosen_by"} of its selection
+    (for several, their mean: pooled). A validation run selects its own: None."""
     if value is None:
         return None
     if split != "proposed":
         raise UserError(f"{source}: 'calibration_gamma' applies to a final run; this validation run ({split}) "
                         "selects gamma itself, so set it to null")
-    if not isinstance(value, str):
+    if not isinstance(value, (str, list)):
         return {"rule": "margin", "gamma": float(value), "chosen_by": source}
-    if not os.path.isfile(value):
-        raise UserError(f"{value}: not found ('calibration_gamma'); run alpha2w.py on the validation config first, "
-                        "or set a number or null")
-    record = fileio.read_json(value, "alpha2w.py on the validation config")
-    return {"rule": rule, **validation_selection(record.get("calibration", {}), value),
-            "chosen_by": os.path.abspath(value)}
+    selections = []
+    for path in value if isinstance(value, list) else [value]:
+        if not os.path.isfile(path):
+            raise UserError(f"{path}: not found ('calibration_gamma'); run alpha2w.py on the validation config "
+                            "first, or set a number or null")
+        record = fileio.read_json(path, "alpha2w.py on the validation config")
+        selections.append(validation_selection(record.get("calibration", {}), path))
+    chosen_by = [os.path.abspath(path) for path in value] if isinstance(value, list) else os.path.abspath(value)
+    return {"rule": rule, **pooled(selections), "chosen_by": chosen_by}
+
+
+def pooled(selections):
+    """{gamma, seen_rate} averaged over validation runs' selections: the seeds of one protocol carry over one
+    operating point (a single validation run's share scatters with its seed: 0.24-0.56 over three on the
+    generated attributes), as they share one learning_rate and reg_lambda."""
+    return {key: float(np.mean([selection[key] for selection in selections])) for key in ("gamma", "seen_rate")}
 
 
 def validation_selection(record, path):

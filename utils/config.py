@@ -80,6 +80,11 @@ def _is_instance(value, accepted):
     return False
 
 
+def listed(value):
+    """A config value that names one file or a list of them (hyperparameters_from, calibration_gamma), as a list."""
+    return value if isinstance(value, list) else [value]
+
+
 def is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

@@ -144,15 +144,17 @@ ALPHA2W = {
                                   "validation run's share of held-out seen images to unseen classes at gamma 0 "
                                   "(utils/balance.py); validation: its reg_lambda as chosen"),
     "tuning_seeds": Field((list, type(None)), default=None,
-                          help="(new) with a validation run's name in hyperparameters_from: pool its runs of these "
-                               "seeds (each setting's criterion averaged over them), so that every seed trains with "
-                               "one choice; null: the run's own seed only"),
+                          help="(new) with a validation run's name in hyperparameters_from or calibration_gamma: pool "
+                               "its runs of these seeds (each setting's criterion, and the calibration, averaged over "
+                               "them), so that every seed trains and calibrates with one choice; null: the run's own "
+                               "seed only"),
     "calibration_rule": Field((str,), default="seen_rate", choices=("seen_rate", "margin"),
                               help="(new) what a validation run's gamma carries over: the share of held-out seen "
                                    "images it sends to unseen classes, or the margin itself (utils/calibration.py)"),
-    "calibration_gamma": Field((float, str, type(None)), default=None,
+    "calibration_gamma": Field((float, str, list, type(None)), default=None,
                                help="(new) calibrated stacking: a number, a validation run's name (its alpha2w "
-                                    "results for this net and modality) or its results.json"),
+                                    "results for this net and modality), its results.json, or a list of them, "
+                                    "pooled"),
 }
 
 STAGES = {"mod2alpha": MOD2ALPHA, "alpha2w": ALPHA2W}
@@ -192,12 +194,11 @@ def resolve(cfg, source):
     config.default(cfg, "ckpt_dir", layout.alpha2w_dir(*run, *kind))
     config.default(cfg, "classattrdir", os.path.join(cfg.prepared_dir, "class_attributes.npy"))
     config.default(cfg, "classattrdir_binary", os.path.join(cfg.prepared_dir, "class_attributes_binary.npy"))
-    if is_run_name(cfg.calibration_gamma):
-        cfg.calibration_gamma = _validation_results(cfg, cfg.calibration_gamma, cfg.random_seed)
-    if is_run_name(cfg.hyperparameters_from):
-        seeds = cfg.tuning_seeds or [cfg.random_seed]
-        paths = [_validation_results(cfg, cfg.hyperparameters_from, seed) for seed in seeds]
-        cfg.hyperparameters_from = paths[0] if len(paths) == 1 else paths
+    for key in ("hyperparameters_from", "calibration_gamma"):
+        if is_run_name(getattr(cfg, key)):
+            paths = [_validation_results(cfg, getattr(cfg, key), seed) for seed in cfg.tuning_seeds or
+                     [cfg.random_seed]]
+            setattr(cfg, key, paths[0] if len(paths) == 1 else paths)
 
 
 def is_run_name(value):
@@ -232,9 +233,11 @@ def _check_alpha2w(cfg, path):
                                                                       and s >= 0 for s in cfg.tuning_seeds)):
         raise UserError(f"{path}: 'tuning_seeds' is {cfg.tuning_seeds!r}; give a list of seeds such as "
                         "[1234, 1235, 1236], or null")
-    if isinstance(cfg.hyperparameters_from, list) and not all(isinstance(p, str) for p in cfg.hyperparameters_from):
-        raise UserError(f"{path}: 'hyperparameters_from' is {cfg.hyperparameters_from!r}; give a validation run's "
-                        "name, its results.json, or a list of results.json paths")
+    for key in ("hyperparameters_from", "calibration_gamma"):
+        value = getattr(cfg, key)
+        if isinstance(value, list) and not (value and all(isinstance(p, str) for p in value)):
+            raise UserError(f"{path}: '{key}' is {value!r}; give a validation run's name, its results.json, or a "
+                            "list of results.json paths")
     grid = cfg.tuning_grid or {}
     for key, factors in grid.items():
         if key not in TUNING_GRID:

@@ -31,11 +31,6 @@ def _paths(*values):
     return [part for value in values if isinstance(value, str) for part in value.split(",") if part]
 
 
-def _listed(value):
-    """A config value that names one file or a list of them, as a list."""
-    return value if isinstance(value, list) else [value]
-
-
 @dataclasses.dataclass(frozen=True)
 class Stage:
     name: str
@@ -75,7 +70,8 @@ STAGES = {stage.name: stage for stage in (
                                   os.path.join(c["dom2alpha_ckpt_dir"], "class_alphas.npy"),
                                   os.path.join(c["prepared_dir"], "seen_test.txt"),
                                   os.path.join(c["prepared_dir"], "unseen_test.txt"),
-                                  c.get("calibration_gamma"), *_listed(c.get("hyperparameters_from")),
+                                  *config.listed(c.get("calibration_gamma")),
+                                  *config.listed(c.get("hyperparameters_from")),
                                   c.get("sampling_images"))),
     Stage("baselines", (os.path.join(ROOT, "baselines.py"),), ROOT,
           output=lambda c: os.path.join(c["ckpt_dir"], "baselines", "results.json"),
@@ -83,7 +79,8 @@ STAGES = {stage.name: stage for stage in (
                                   os.path.join(c["dom2alpha_ckpt_dir"], "mod2alpha.json"), c.get("classattrdir"),
                                   c.get("classattrdir_binary"), c.get("attrdir"),
                                   *(os.path.join(os.path.dirname(path), "baselines", "results.json")
-                                    for path in (c.get("calibration_gamma"), *_listed(c.get("hyperparameters_from")))
+                                    for path in (*config.listed(c.get("calibration_gamma")),
+                                                 *config.listed(c.get("hyperparameters_from")))
                                     if isinstance(path, str)))),
     Stage("explain", (os.path.join(ROOT, "explain.py"),), ROOT,
           output=lambda c: os.path.join(c["ckpt_dir"], "explanations", "explanations.json"),
