@@ -3,12 +3,13 @@
 After alpha2w.py: ESZSL, SAE (both directions), ALE, SJE and DeViSE (utils/zsl_baselines.py) are trained on the
 frozen penultimate features of the seen trainval images that NIWT's heads read (alpha2w's features.npz) with the
 experiment's domain vectors (unit L2 norm per class), and scored exactly as NIWT is: ZSL T1, S / U / H at gamma = 0,
-AUSUC, and calibrated stacking with a gamma their validation run selected. Hyperparameters (and a ranking model's
-epoch) are chosen as NIWT's are: a validation run fits every setting on its seen classes and scores it by H at
-gamma 0 on its val classes (seen classes held out of the finetuning, playing the unseen ones); the final run fits
-the setting of the best H, pooled over its validation runs (`hyperparameters_from`), on every seen class. Ties go
-to the first setting in grid order; a choice on an edge of its grid (or at the epoch budget's end) is printed and
-recorded (`grid_edges`). A final run without a validation run selects on mod2alpha's held-out seen classes instead.
+AUSUC, and calibrated stacking at the held-out seen share their validation runs selected (pooled over the seeds).
+Hyperparameters (and a ranking model's epoch) are chosen as NIWT's are: a validation run fits every setting on its
+seen classes and scores it by H at gamma 0 on its val classes (seen classes held out of the finetuning, playing the
+unseen ones); the final run fits the setting of the best H, pooled over its validation runs (`hyperparameters_from`),
+on every seen class. Ties go to the first setting in grid order; a choice on an edge of its grid (or at the epoch
+budget's end) is printed and recorded (`grid_edges`). A final run without a validation run selects on mod2alpha's
+held-out seen classes instead.
 Written to <ckpt_dir>/baselines/ (results.json, and one picture of every method's seen-unseen curve with NIWT's).
 """
 import collections
@@ -126,9 +127,9 @@ def selection_rule(cfg, prepared, features, S, source):
 
 def validation_gammas(cfg, prepared):
     """method -> its calibration record (utils/calibration.py: the rule, and the gamma and held-out seen share its
-    validation run selected), for a final run whose `calibration_gamma` names that run; else {} (no calibration, or
-    a validation run, which selects its own). The held-out seen images of a baseline are the seen_val images of
-    trainval, which it trains on (in both runs alike)."""
+    validation runs selected, averaged over them), for a final run whose `calibration_gamma` names them; else {} (no
+    calibration, or a validation run, which selects its own). The held-out seen images of a baseline are the
+    seen_val images of trainval, which it trains on (in both runs alike)."""
     if prepared.info["split"] != "proposed" or not isinstance(cfg.calibration_gamma, (str, list)):
         return {}
     selections = collections.defaultdict(list)

@@ -2,7 +2,7 @@
 
 Runs of the same dataset, split, net and modality (e.g. several seeds) are one row: mean +- std over the runs, with
 their count. Numbers are per-class mean top-1 in percent; H at gamma = 0 is the headline (the protocol), calibrated H
-is H at the gamma a validation run selected, AUSUC the area under the seen-unseen curve.
+is H at the held-out seen share the validation runs selected, AUSUC the area under the seen-unseen curve.
 """
 import glob
 import os
@@ -105,7 +105,8 @@ def markdown(result_paths, references=True):
     lines += ["| " + " | ".join(r) + " |" for r in table]
     lines += ["", "Per-class mean top-1 (%). ZSL T1: unseen test images among the unseen classes. U / S: unseen / seen "
               "test images among all classes; H = 2US/(U+S), at gamma = 0 (the protocol). H (calibrated): at the "
-              "gamma a validation run selected (calibrated stacking). AUSUC: area under the seen-unseen curve. "
+              "held-out seen share the validation runs selected (calibrated stacking, pooled over their seeds). "
+              "AUSUC: area under the seen-unseen curve. "
               "Several runs of one setting: mean ± std. '-> weights (ridge baseline)': the same run's unseen weights "
               "regressed directly from the domain vectors onto the seen weights, no importances. '(baseline)': ESZSL, "
               "SAE, ALE, SJE, DeViSE trained on the same frozen features, hyperparameters chosen on validation classes "
