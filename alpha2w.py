@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from utils import balance, calibration, checkpoints, config, experiment, fileio, gzsl_scoring, input_pipeline, metrics
 from utils import class_order, nets_factory
-from utils import domain_vectors, importance_map, plots, probes, splits, transfer_graph, tuning, unseen_head
+from utils import domain_vectors, importance_map, plots, probes, provenance, splits, transfer_graph, tuning, unseen_head
 from utils.cli import UserError, config_args, main_guard
 from utils.tf_compat import tf1
 from utils.stopping import UnseenHeadStopping
@@ -318,7 +318,8 @@ def results_record(cfg, setup, fit, direct, config_path):
     elif len(fit["fits"]) > 1:
         results["tuning"] = tuning.record(fit["fits"], fit)
     results["table_row"] = table_row(cfg, kept, setup.gamma is not None)
-    results.update(config_path=os.path.abspath(config_path), config=config.resolved_dict(cfg))
+    results.update(config_path=os.path.abspath(config_path), config=config.resolved_dict(cfg),
+                   provenance=provenance.record())
     return results, marks
 
 

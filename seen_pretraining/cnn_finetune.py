@@ -22,7 +22,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from utils import checkpoints, config, devices, fileio, input_pipeline, metrics, nets_factory, plots, seen_configs
-from utils import feature_bank, run_state, splits
+from utils import feature_bank, provenance, run_state, splits
 from utils.cli import UserError, main_guard
 from utils.tf_compat import slim, tf, tf1
 from utils.grids import grid, log10_grid
@@ -352,7 +352,8 @@ def finalize(save_path, chosen, summary):
                 shutil.copy(os.path.join(source, name), tmp)
             tf1.train.update_checkpoint_state(tmp, "model.ckpt")  # relative: resolved inside <save_path>/best
     perf = {**summary, "best_checkpoint": os.path.join(target, "model.ckpt"),
-            **{k: best[k] for k in ("phase", "epoch", "val_loss", "val_acc", "test_acc")}}
+            **{k: best[k] for k in ("phase", "epoch", "val_loss", "val_acc", "test_acc")},
+            "provenance": provenance.record()}
     fileio.write_json(os.path.join(save_path, "test_perf.json"), perf)
     return perf
 

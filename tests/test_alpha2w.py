@@ -11,7 +11,7 @@ import pytest
 
 from helpers import experiment_config, extracted, finetuned, last_error_line, run_stage
 from utils import balance, checkpoints, class_order, experiment, frozen_net, importance, metrics, nets_factory, probes
-from utils import splits, transfer_graph, tuning, unseen_head, zsl_baselines
+from utils import provenance, splits, transfer_graph, tuning, unseen_head, zsl_baselines
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 from utils.stopping import LossPlateau, UnseenHeadStopping
@@ -252,6 +252,7 @@ def test_unseen_classes_are_recognised_far_above_chance_and_training_stops_early
         assert all(key in row for row in history), key
     assert kept["H"] == pytest.approx(2 * kept["S"] * kept["U"] / (kept["S"] + kept["U"]))
     assert results["gamma0"] == {k: kept[k] for k in ("T1", "U", "S", "H")} and "calibration" not in results
+    assert results["provenance"] == provenance.record()  # the machine it was computed on
     for name in ("unseen_head.ckpt.index", "unseen_head.npz", "accuracy.png", "loss.png", "seen_unseen_curve.png",
                  "checkpoint"):
         assert os.path.isfile(os.path.join(cfg["ckpt_dir"], name)), name

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import ROOT, finetune_config, last_error_line, run_in_process, run_script, run_workers, synth_config
-from utils import checkpoints, datasets, input_pipeline, nets_factory, splits
+from utils import checkpoints, datasets, input_pipeline, nets_factory, provenance, splits
 from utils.tf_compat import tf, tf1
 
 
@@ -25,6 +25,19 @@ def prepared(small_synth, tmp_path_factory):
     return out
 
 
+def test_provenance_names_the_cpu_the_instruction_sets_onednn_picks_kernels_by_tensorflow_and_the_switch(tmp_path,
+                                                                                                     monkeypatch):
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse2 avx2 fma\n\n"
+                                      "processor\t: 1\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse2 avx2 fma\n")
+    assert provenance.cpu_info(str(tmp_path / "cpuinfo")) == ("AMD EPYC 7B13", {"fpu", "sse2", "avx2", "fma"})
+    assert provenance.cpu_info(str(tmp_path / "none"))[1] == set()
+    record = provenance.record()
+    assert record["tensorflow"] == tf.__version__ and record["onednn"] and record["cpu"]
+    assert set(record["instruction_sets"]) <= set(provenance.INSTRUCTION_SETS)
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert provenance.record()["onednn"] is False
+
+
 @pytest.mark.slow
 def test_two_phases_keep_the_best_checkpoint_and_a_rerun_resumes(prepared, tmp_path):
     save_path = str(tmp_path / "run")
@@ -33,6 +46,7 @@ def test_two_phases_keep_the_best_checkpoint_and_a_rerun_resumes(prepared, tmp_p
     assert "[fc   1]" in done.stdout and "[full   2]" in done.stdout
     perf = json.load(open(os.path.join(save_path, "test_perf.json")))
     assert perf["selected_on"] == "seen-val loss" and 0.0 <= perf["test_acc"] <= 1.0
+    assert perf["provenance"] == provenance.record()  # the machine that trained it
     assert os.path.isfile(os.path.join(save_path, "best", "model.ckpt.index"))
     assert all(os.path.isfile(os.path.join(save_path, f)) for f in ("loss.png", "accuracy.png", "state.json"))
     state = json.load(open(os.path.join(save_path, "state.json")))
