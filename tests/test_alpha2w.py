@@ -197,7 +197,7 @@ def test_the_calibration_of_several_validation_runs_is_their_mean_operating_poin
     names every seed's validation run and the held-out share (and margin) carried over is their mean; one run's alone
     is what it was; a validation run selects its own; a missing one is named."""
     import baselines
-    from utils import calibration
+    from utils import calibration  # a local name elsewhere in this file
     paths = []
     for i, (rate, gamma) in enumerate(((0.24, 1.0), (0.41, 2.0), (0.56, 4.5))):
         run = tmp_path / f"val{i}"

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from utils import fileio
+from utils import config, fileio
 from utils.cli import UserError
 
 RULES = ("seen_rate", "margin")
@@ -67,7 +67,7 @@ def from_config(value, rule, split, source):
     if not isinstance(value, (str, list)):
         return {"rule": "margin", "gamma": float(value), "chosen_by": source}
     selections = []
-    for path in value if isinstance(value, list) else [value]:
+    for path in config.listed(value):
         if not os.path.isfile(path):
             raise UserError(f"{path}: not found ('calibration_gamma'); run alpha2w.py on the validation config "
                             "first, or set a number or null")

@@ -194,10 +194,10 @@ def resolve(cfg, source):
     config.default(cfg, "ckpt_dir", layout.alpha2w_dir(*run, *kind))
     config.default(cfg, "classattrdir", os.path.join(cfg.prepared_dir, "class_attributes.npy"))
     config.default(cfg, "classattrdir_binary", os.path.join(cfg.prepared_dir, "class_attributes_binary.npy"))
+    seeds = cfg.tuning_seeds or [cfg.random_seed]  # several: their runs, pooled
     for key in ("hyperparameters_from", "calibration_gamma"):
         if is_run_name(getattr(cfg, key)):
-            paths = [_validation_results(cfg, getattr(cfg, key), seed) for seed in cfg.tuning_seeds or
-                     [cfg.random_seed]]
+            paths = [_validation_results(cfg, getattr(cfg, key), seed) for seed in seeds]
             setattr(cfg, key, paths[0] if len(paths) == 1 else paths)
 
 

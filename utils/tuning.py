@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from utils import fileio
+from utils import config, fileio
 from utils.cli import UserError
 from utils.experiment import TUNING_GRID
 
@@ -46,7 +46,7 @@ def validation_runs(cfg, prepared, source):
     if prepared.info["split"] != "proposed":
         raise UserError(f"{source}: 'hyperparameters_from' applies to a final run; this validation run "
                         f"({prepared.info['split']}) selects its own (tuning_grid), so set it to null")
-    paths = [paths] if isinstance(paths, str) else paths
+    paths = config.listed(paths)
     for path in paths:
         if not os.path.isfile(path):
             raise UserError(f"{path}: not found ('hyperparameters_from'); run alpha2w.py on the validation config "
