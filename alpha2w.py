@@ -218,6 +218,7 @@ def train_heads(setup, fit, score):
             fitted = fit({**setup.settings[0], "reg_lambda": reg_lambda})
             heldout = score.heldout_scores(*fitted["kept"]["raw"])
             fitted["heldout_unseen_rate"] = calibration.unseen_rate(heldout, setup.n_seen, 0.0)
+            fitted["heldout_images"] = len(heldout)
             print(f"  {tuning.describe(fitted['hyper'], fitted['kept'])} | held-out seen images to unseen "
                   f"{fitted['heldout_unseen_rate']:.3f}", flush=True)
             return fitted

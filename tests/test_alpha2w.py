@@ -142,33 +142,46 @@ def test_pooled_selection_averages_each_settings_criterion_over_the_validation_r
         tuning.pooled_choice([runs[0], runs[1][:2]], key, "H", "x")
 
 
-def balance_search(rate_at_reg, start, target):
-    """balance.search on heads whose held-out share is rate_at_reg(reg_lambda): the regs trained, the one chosen."""
+def balance_search(rate_at_reg, start, target, n_images=10 ** 6):
+    """balance.search on heads whose held-out share (over n_images) is rate_at_reg(reg_lambda): the regs trained,
+    the one chosen."""
     def fit_at(reg_lambda):
-        return {"hyper": {"reg_lambda": reg_lambda}, "heldout_unseen_rate": rate_at_reg(reg_lambda)}
+        return {"hyper": {"reg_lambda": reg_lambda}, "heldout_unseen_rate": rate_at_reg(reg_lambda),
+                "heldout_images": n_images}
     fits, chosen = balance.search(fit_at, start, target)
     return [fit["hyper"]["reg_lambda"] for fit in fits], chosen["hyper"]["reg_lambda"]
 
 
-def test_the_balance_search_steps_reg_lambda_towards_the_held_out_share_and_keeps_the_closest_head():
+def test_the_balance_search_steps_reg_lambda_towards_the_held_out_share_then_bisects_the_crossed_half_decade():
     falling = lambda reg: float(np.clip(0.5 - 0.2 * np.log10(reg / 1e-5), 0, 1))  # noqa: E731  0.5 at 1e-5
     half = balance.STEP
     # too many held-out seen images go to unseen classes: up by half decades until the share falls below 0.3
-    trained_at, chosen = balance_search(falling, 1e-5, 0.3)  # shares 0.5, 0.4, 0.3: crossed (reached) at 1e-4
+    trained_at, chosen = balance_search(falling, 1e-5, 0.3)  # shares 0.5, 0.4, 0.3: reached at 1e-4, no bisection
     assert trained_at == pytest.approx([1e-5, 1e-5 * half, 1e-4]) and chosen == pytest.approx(1e-4)
-    trained_at, chosen = balance_search(falling, 1e-5, 0.33)  # 0.4 then 0.3: 0.3 is closer
-    assert len(trained_at) == 3 and chosen == pytest.approx(1e-4)
-    trained_at, chosen = balance_search(falling, 1e-5, 0.37)  # 0.4 is closer
-    assert chosen == pytest.approx(1e-5 * half)
-    # too few: down, and the search stops at two decades even if the share is never reached
+    # 0.4 then 0.3 bracket 0.33: bisected (log scale) to 0.35, 0.325, 0.3375, the budget; 0.325 is the closest
+    trained_at, chosen = balance_search(falling, 1e-5, 0.33)
+    assert trained_at[3:] == pytest.approx([10 ** -4.25, 10 ** -4.125, 10 ** -4.1875])
+    assert chosen == pytest.approx(10 ** -4.125)
+    # over 400 held-out images a share is known to +-0.0235 (one binomial standard error): 0.35 is close enough
+    trained_at, chosen = balance_search(falling, 1e-5, 0.33, n_images=400)
+    assert len(trained_at) == 4 and chosen == pytest.approx(10 ** -4.25)
+    assert balance.close_enough(0.33, 400) == pytest.approx(np.sqrt(0.33 * 0.67 / 400))
+    # too few: down, and the search stops at two decades if the share is never reached (nothing to bisect)
     trained_at, chosen = balance_search(falling, 1e-3, 0.9)
     assert trained_at == pytest.approx([1e-3 / half ** k for k in range(5)]) and chosen == pytest.approx(1e-5)
     trained_at, chosen = balance_search(falling, 1e-5, 0.5)  # on target: one head
     assert trained_at == [1e-5] and chosen == 1e-5
-    fits = [{"hyper": {"reg_lambda": r}, "heldout_unseen_rate": falling(r), "kept": {"row": {
-        "epoch": 3, "T1": 0.5, "U": 0.4, "S": 0.6, "H": 0.48}}} for r in (1e-5, 1e-5 * half)]
+    # a cliff within one half decade, as on one generated network's captions (0.46 at 3.2e-4, 0.14 at 1e-3): the
+    # half-decade steps alone keep a head 0.10 off the target, the bisection one within 0.02
+    cliff = lambda reg: float(np.interp(np.log10(reg), [-5, -3.5, -3], [0.63, 0.46, 0.14]))  # noqa: E731
+    trained_at, chosen = balance_search(cliff, 1e-5, 0.362, n_images=480)
+    assert trained_at[5:] == pytest.approx([10 ** -3.25, 10 ** -3.375]) and chosen == pytest.approx(10 ** -3.375)
+    assert abs(cliff(chosen) - 0.362) < balance.close_enough(0.362, 480) < abs(cliff(10 ** -3.5) - 0.362)
+    fits = [{"hyper": {"reg_lambda": r}, "heldout_unseen_rate": falling(r), "heldout_images": 400, "search": "step",
+             "kept": {"row": {"epoch": 3, "T1": 0.5, "U": 0.4, "S": 0.6, "H": 0.48}}} for r in (1e-5, 1e-5 * half)]
     bound = balance.record({"seen_rate": 0.2, "from": ["v.json"]}, fits, fits[1])
     assert bound["at_search_bound"] and bound["chosen_reg_lambda"] == 1e-5 * half and len(bound["heads"]) == 2
+    assert bound["heads"][1]["search"] == "step" and bound["close_enough"] == pytest.approx(0.02)
     assert not balance.record({"seen_rate": 0.45, "from": ["v.json"]}, fits, fits[1])["at_search_bound"]
 
 
@@ -466,12 +479,28 @@ def test_the_final_run_balances_its_regulariser_on_its_own_held_out_seen_images(
     target = val["calibration"]["seen_rate"]
     assert searched["target_seen_rate"] == target and 0.05 < target < 0.95
     heads = searched["heads"]
-    steps = np.log10([head["reg_lambda"] / heads[0]["reg_lambda"] for head in heads]) * 2  # half decades
+    steps = [head for head in heads if head["search"] == "step"]
+    bisections = heads[len(steps):]
+    half_decades = np.log10([head["reg_lambda"] / heads[0]["reg_lambda"] for head in steps]) * 2
     direction = 1 if heads[0]["heldout_unseen_rate"] > target else -1
-    assert steps == pytest.approx(direction * np.arange(len(heads)))
+
+    def beyond(head):  # still on the starting head's side of the target
+        return (head["heldout_unseen_rate"] - target) * direction > 0
+
+    assert half_decades == pytest.approx(direction * np.arange(len(steps)))
     # each step before the last was still on the starting side of the target; the last crossed it, or hit the bound
-    assert all((head["heldout_unseen_rate"] - target) * direction > 0 for head in heads[:-1])
-    assert searched["at_search_bound"] == ((heads[-1]["heldout_unseen_rate"] - target) * direction > 0)
+    assert all(beyond(head) for head in steps[:-1])
+    assert searched["at_search_bound"] == beyond(steps[-1]) == all(beyond(head) for head in heads)
+    # then each bisection halves (log scale) the latest bracket: the last head trained on either side of the target,
+    # until a head is within one binomial standard error of the target over the held-out images
+    assert all(head["search"] == "bisection" for head in bisections) and len(bisections) <= balance.BISECTIONS
+    assert searched["close_enough"] == pytest.approx(balance.close_enough(target, len(heldout_margins(cfg))))
+    for i, head in enumerate(bisections):
+        before = heads[:len(steps) + i]
+        assert min(abs(h["heldout_unseen_rate"] - target) for h in before) > searched["close_enough"]
+        near = [h for h in before if beyond(h)][-1]["reg_lambda"]
+        far = [h for h in before if not beyond(h)][-1]["reg_lambda"]
+        assert head["reg_lambda"] == pytest.approx(np.sqrt(near * far))
     closest = min(heads, key=lambda head: abs(head["heldout_unseen_rate"] - target))
     assert searched["chosen_reg_lambda"] == closest["reg_lambda"] == results["hyperparameters"]["reg_lambda"]
     assert results["kept_epoch"] == closest["kept_epoch"] and results["gamma0"]["H"] == closest["H"]
