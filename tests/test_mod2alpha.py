@@ -10,6 +10,7 @@ import scipy.io
 
 from helpers import ROOT, experiment_config, last_error_line, run_script
 from utils import domain_vectors, importance_map, splits, step_log, text2alpha
+from utils import experiment as experiment_module
 from utils.cli import UserError
 from utils.tf_compat import tf, tf1
 
@@ -77,13 +78,56 @@ def test_outputs_give_every_class_an_alpha_and_keep_the_best_val_epoch(seen_mode
     prepared = splits.load_prepared(seen_model["prepared"])
     class_alphas = np.load(out / "class_alphas.npy")
     assert class_alphas.shape == (40, 128) and class_alphas.dtype == np.float32
-    assert np.load(out / "class_alphas_ridge.npy").shape == (40, 128)
+    assert meta["class_alphas_from"] == "ridge"  # the default: alpha2w reads the ridge map's alphas
+    np.testing.assert_array_equal(class_alphas, np.load(out / "class_alphas_ridge.npy"))
+    assert np.load(out / "class_alphas_trained.npy").shape == (40, 128)
+    switched = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "switched", num_epochs=30,
+                                            class_alphas_from="trained"))
+    assert switched["class_alphas_from"] == "trained" and switched["best"] == meta["best"]
+    np.testing.assert_array_equal(np.load(tmp_path / "switched" / "class_alphas.npy"),
+                                  np.load(out / "class_alphas_trained.npy"))
     assert meta["class_ids"] == prepared.class_ids and meta["unseen_ids"] == prepared.unseen_ids
     assert sorted(meta["train_class_ids"] + meta["val_class_ids"]) == sorted(prepared.seen_ids)
     assert len(meta["train_class_ids"]) == N_TRAIN_CLASS and meta["objective"] == "class-level"
     assert meta["best"]["val_loss"] == min(row["val_loss"] for row in meta["history"]) < meta["initial_val"]["loss"]
     assert meta["best"]["val_cosine"] <= meta["val_oracle_cosine"]
     assert os.path.isfile(out / "model.ckpt.index") and os.path.isfile(out / "curves.png")
+
+
+def predictions_of_checkpoint(meta, folder):
+    """Every class's alphas as the linear map saved in `folder`/model.ckpt predicts them from the domain vectors of
+    the run that wrote `meta` (its mod2alpha.json)."""
+    cfg = experiment_module.load(meta["config_path"], "mod2alpha")
+    prepared = splits.load_prepared(cfg.prepared_dir)
+    table = domain_vectors.class_vectors(cfg, prepared.class_ids, prepared.class_names)
+    reader = tf1.train.load_checkpoint(str(folder / "model.ckpt"))
+    return table @ reader.get_tensor("dom2alpha/weights") + reader.get_tensor("dom2alpha/biases")
+
+
+def test_the_map_is_trained_again_on_every_seen_class_for_the_chosen_epochs_and_the_switch_keeps_the_originals(
+        seen_model, seen_alphas, tmp_path):
+    refit = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "refit", num_epochs=30))
+    original = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "original", num_epochs=30,
+                                            refit_all_seen=False))
+    assert refit["history"] == original["history"] and refit["best"] == original["best"]  # the same choice
+    n_images = len(np.load(os.path.join(seen_alphas["save_path"], "labels.npy")))
+    assert refit["refit_all_seen"]["classes"] == 30 and refit["refit_all_seen"]["images"] == n_images
+    assert refit["refit_all_seen"]["epochs"] == refit["best"]["epoch"] and original["refit_all_seen"] is None
+    alphas = {name: np.load(tmp_path / name / "class_alphas_trained.npy") for name in ("refit", "original")}
+    for name in alphas:  # the checkpoint is the map whose alphas are written
+        meta = refit if name == "refit" else original
+        np.testing.assert_allclose(alphas[name], predictions_of_checkpoint(meta, tmp_path / name), atol=1e-4)
+    # the val classes chose the epoch; the refit map has then learned them too, the original's has not
+    prepared = splits.load_prepared(seen_model["prepared"])
+    labels = np.load(os.path.join(seen_alphas["save_path"], "class_ids.npy"))
+    in_val = np.isin(labels, refit["val_class_ids"])
+    val = importance_map.AlphaTargets.build(np.array([prepared.class_ids.index(c) for c in labels[in_val]]),
+                                            np.load(os.path.join(seen_alphas["save_path"], "gt_alphas.npy"))[in_val])
+    cosine = {name: importance_map.agreement(a, val)["cosine"] for name, a in alphas.items()}
+    assert cosine["original"] == pytest.approx(original["best"]["val_cosine"], abs=1e-3)
+    assert cosine["refit"] > cosine["original"] + 0.1
+    ridge = {name: np.load(tmp_path / name / "class_alphas_ridge.npy") for name in ("refit", "original")}
+    assert not np.allclose(ridge["refit"], ridge["original"])
 
 
 def save_like_the_original(path, model, layers):
@@ -145,14 +189,17 @@ def test_mod2alpha_predicts_with_a_map_saved_the_originals_way_as_the_trained_ma
     """The session's trained linear map, saved under the original's names, given as `text2alpha_ckpt`: mod2alpha
     predicts every class's alphas with it (the same alphas, to float32 rounding), trains nothing, and scores it on the
     same validation classes; alpha2w then reads them as it reads a trained map's."""
-    trained_meta = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "trained", num_epochs=30))
+    # the chosen epoch's map itself (not trained again on every seen class), so that its val figures are comparable
+    trained_meta = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "trained", num_epochs=30,
+                                                refit_all_seen=False))
     reader = tf1.train.load_checkpoint(str(tmp_path / "trained" / "model.ckpt"))
     layers = [(reader.get_tensor("dom2alpha/weights"), reader.get_tensor("dom2alpha/biases"))]
     save_like_the_original(tmp_path / "released" / "mod_attributes_2alpha.ckpt", "linear", layers)
     released = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "from_release", num_epochs=30,
                                             text2alpha_ckpt=str(tmp_path / "released" / "mod_attributes_2alpha.ckpt")))
     np.testing.assert_allclose(np.load(tmp_path / "from_release" / "class_alphas.npy"),
-                               np.load(tmp_path / "trained" / "class_alphas.npy"), rtol=1e-4, atol=1e-4)
+                               np.load(tmp_path / "trained" / "class_alphas_trained.npy"), rtol=1e-4, atol=1e-4)
+    assert released["class_alphas_from"] == "trained"  # a released map given is the map alpha2w reads
     assert released["history"] == [] and released["objective"].startswith("a released map")
     assert abs(released["best"]["val_cosine"] - trained_meta["best"]["val_cosine"]) < 1e-4
     assert released["val_class_ids"] == trained_meta["val_class_ids"]

@@ -75,6 +75,14 @@ MOD2ALPHA = {
     "dom2alpha_batch_size": Field((int,), default=64, valid=AT_LEAST_ONE),
     "class_level_loss": Field((bool,), default=True,
                               help="(new) cd loss evaluated exactly with one term per class; false: per image"),
+    "refit_all_seen": Field((bool,), default=True,
+                            help="(new) after the val classes choose the epoch, train the map again on every seen "
+                                 "class for that many epochs (the ridge map at its chosen lambda too); false: the "
+                                 "original's map of the chosen epoch, trained on n_train_class classes"),
+    "class_alphas_from": Field((str,), default="ridge", choices=("ridge", "trained"),
+                               help="(new) the map whose predicted alphas alpha2w reads: the closed-form ridge map "
+                                    "(lambda chosen on the val classes) or the trained map (the original's; also "
+                                    "whenever text2alpha_ckpt gives a released one)"),
     "ridge_lambda": Field((float, str), default="-3,4", valid=POSITIVE,
                           help="(new) closed-form ridge baseline: a number or a log10 range chosen on val classes"),
 }

@@ -86,6 +86,8 @@ FAITHFUL = (
     ("experiment", None, "zsl_loss_estop_rule", "iteration", "alpha2w stops on the per-iteration plateau rule"),
     ("experiment", None, "examples_per_class", "test_counts", "one example per unseen test image label"),
     ("experiment", None, "class_level_loss", False, "mod2alpha's cosine loss per image over minibatches"),
+    ("experiment", None, "refit_all_seen", False, "mod2alpha keeps the map trained on n_train_class seen classes"),
+    ("experiment", None, "class_alphas_from", "trained", "alpha2w reads the alphas of mod2alpha's trained map"),
     ("experiment", None, "tuning_grid", None, "the config's learning rate and regulariser, no tuning"),
     ("experiment", ("resnet_v1_101",), "zero_seen_biases", True, "the seen logits are a new 1x1 conv, zero biases"),
     ("experiment", ("resnet_v1_101",), "reinit_batchnorm_beta", True, "alpha2w re-initialises every 'beta' too"),
