@@ -111,7 +111,8 @@ def diagnose(results, folder):
     probes = features["trainval_features"][~features["trainval_seen_val"].astype(bool)]
     on_probes = alpha2w_on(results, np.stack([fc5 @ ((probes > 0).mean(0) * w) for w in oracle.coef_]), folder)
     solved = rerun["scored_weights"] - head["seen_weights"].mean(1, keepdims=True)  # from the seen-centred start
-    return {"formula_check": check, "seen_val_cosine": m2a["best"]["val_cosine"],
+    read = m2a["ridge"]["cosine"] if m2a.get("class_alphas_from") == "ridge" else m2a["best"]["val_cosine"]
+    return {"formula_check": check, "seen_val_cosine": read,  # of the map whose alphas alpha2w read
             "weak_directions": int(np.sum(singular < 0.01 * singular[0])),
             "alpha_cosine_reached": float(np.mean(np.diag(cosine_rows(
                 class_alphas(fc5, x[fit], y[fit], rerun["scored_weights"]), oracle_alphas)))),
