@@ -72,20 +72,29 @@ def test_free_text_map_generalises_and_shuffled_texts_do_not(seen_model, seen_al
     assert real["best"]["val_cosine"] > control["best"]["val_cosine"] + 0.15
 
 
-def test_outputs_give_every_class_an_alpha_and_keep_the_best_val_epoch(seen_model, seen_alphas, tmp_path):
-    out = tmp_path / "run"
-    meta = trained(tmp_path, experiment(seen_model, seen_alphas, out, num_epochs=30))
+@pytest.fixture(scope="module")
+def maps(seen_model, seen_alphas, tmp_path_factory):
+    """Two 30-epoch runs, shared by the tests below: "default" and "original" (the map of the chosen epoch, not
+    trained again, and alpha2w reading it: `refit_all_seen` false, `class_alphas_from` "trained"). name -> (folder,
+    mod2alpha.json)."""
+    root = tmp_path_factory.mktemp("maps")
+    runs = {"default": {}, "original": {"refit_all_seen": False, "class_alphas_from": "trained"}}
+    return {name: (root / name, trained(root, experiment(seen_model, seen_alphas, root / name, num_epochs=30,
+                                                         **overrides))) for name, overrides in runs.items()}
+
+
+def test_outputs_give_every_class_an_alpha_and_keep_the_best_val_epoch(seen_model, maps):
+    out, meta = maps["default"]
     prepared = splits.load_prepared(seen_model["prepared"])
     class_alphas = np.load(out / "class_alphas.npy")
     assert class_alphas.shape == (40, 128) and class_alphas.dtype == np.float32
     assert meta["class_alphas_from"] == "ridge"  # the default: alpha2w reads the ridge map's alphas
     np.testing.assert_array_equal(class_alphas, np.load(out / "class_alphas_ridge.npy"))
     assert np.load(out / "class_alphas_trained.npy").shape == (40, 128)
-    switched = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "switched", num_epochs=30,
-                                            class_alphas_from="trained"))
+    switched_out, switched = maps["original"]
     assert switched["class_alphas_from"] == "trained" and switched["best"] == meta["best"]
-    np.testing.assert_array_equal(np.load(tmp_path / "switched" / "class_alphas.npy"),
-                                  np.load(out / "class_alphas_trained.npy"))
+    np.testing.assert_array_equal(np.load(switched_out / "class_alphas.npy"),
+                                  np.load(switched_out / "class_alphas_trained.npy"))
     assert meta["class_ids"] == prepared.class_ids and meta["unseen_ids"] == prepared.unseen_ids
     assert sorted(meta["train_class_ids"] + meta["val_class_ids"]) == sorted(prepared.seen_ids)
     assert len(meta["train_class_ids"]) == N_TRAIN_CLASS and meta["objective"] == "class-level"
@@ -105,18 +114,17 @@ def predictions_of_checkpoint(meta, folder):
 
 
 def test_the_map_is_trained_again_on_every_seen_class_for_the_chosen_epochs_and_the_switch_keeps_the_originals(
-        seen_model, seen_alphas, tmp_path):
-    refit = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "refit", num_epochs=30))
-    original = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "original", num_epochs=30,
-                                            refit_all_seen=False))
+        seen_model, seen_alphas, maps):
+    (refit_out, refit), (original_out, original) = maps["default"], maps["original"]
+    folders = {"refit": refit_out, "original": original_out}
     assert refit["history"] == original["history"] and refit["best"] == original["best"]  # the same choice
     n_images = len(np.load(os.path.join(seen_alphas["save_path"], "labels.npy")))
     assert refit["refit_all_seen"]["classes"] == 30 and refit["refit_all_seen"]["images"] == n_images
     assert refit["refit_all_seen"]["epochs"] == refit["best"]["epoch"] and original["refit_all_seen"] is None
-    alphas = {name: np.load(tmp_path / name / "class_alphas_trained.npy") for name in ("refit", "original")}
+    alphas = {name: np.load(folder / "class_alphas_trained.npy") for name, folder in folders.items()}
     for name in alphas:  # the checkpoint is the map whose alphas are written
         meta = refit if name == "refit" else original
-        np.testing.assert_allclose(alphas[name], predictions_of_checkpoint(meta, tmp_path / name), atol=1e-4)
+        np.testing.assert_allclose(alphas[name], predictions_of_checkpoint(meta, folders[name]), atol=1e-4)
     # the val classes chose the epoch; the refit map has then learned them too, the original's has not
     prepared = splits.load_prepared(seen_model["prepared"])
     labels = np.load(os.path.join(seen_alphas["save_path"], "class_ids.npy"))
@@ -126,7 +134,7 @@ def test_the_map_is_trained_again_on_every_seen_class_for_the_chosen_epochs_and_
     cosine = {name: importance_map.agreement(a, val)["cosine"] for name, a in alphas.items()}
     assert cosine["original"] == pytest.approx(original["best"]["val_cosine"], abs=1e-3)
     assert cosine["refit"] > cosine["original"] + 0.1
-    ridge = {name: np.load(tmp_path / name / "class_alphas_ridge.npy") for name in ("refit", "original")}
+    ridge = {name: np.load(folder / "class_alphas_ridge.npy") for name, folder in folders.items()}
     assert not np.allclose(ridge["refit"], ridge["original"])
 
 
@@ -184,21 +192,20 @@ def test_a_released_map_of_the_original_is_read_by_its_variable_names(tmp_path, 
         text2alpha.predict(str(tmp_path / "absent.ckpt"), model, vectors, 5)
 
 
-def test_mod2alpha_predicts_with_a_map_saved_the_originals_way_as_the_trained_map_did(seen_model, seen_alphas,
+def test_mod2alpha_predicts_with_a_map_saved_the_originals_way_as_the_trained_map_did(seen_model, seen_alphas, maps,
                                                                                     tmp_path):
     """The session's trained linear map, saved under the original's names, given as `text2alpha_ckpt`: mod2alpha
     predicts every class's alphas with it (the same alphas, to float32 rounding), trains nothing, and scores it on the
     same validation classes; alpha2w then reads them as it reads a trained map's."""
     # the chosen epoch's map itself (not trained again on every seen class), so that its val figures are comparable
-    trained_meta = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "trained", num_epochs=30,
-                                                refit_all_seen=False))
-    reader = tf1.train.load_checkpoint(str(tmp_path / "trained" / "model.ckpt"))
+    trained_dir, trained_meta = maps["original"]
+    reader = tf1.train.load_checkpoint(str(trained_dir / "model.ckpt"))
     layers = [(reader.get_tensor("dom2alpha/weights"), reader.get_tensor("dom2alpha/biases"))]
     save_like_the_original(tmp_path / "released" / "mod_attributes_2alpha.ckpt", "linear", layers)
     released = trained(tmp_path, experiment(seen_model, seen_alphas, tmp_path / "from_release", num_epochs=30,
                                             text2alpha_ckpt=str(tmp_path / "released" / "mod_attributes_2alpha.ckpt")))
     np.testing.assert_allclose(np.load(tmp_path / "from_release" / "class_alphas.npy"),
-                               np.load(tmp_path / "trained" / "class_alphas_trained.npy"), rtol=1e-4, atol=1e-4)
+                               np.load(trained_dir / "class_alphas_trained.npy"), rtol=1e-4, atol=1e-4)
     assert released["class_alphas_from"] == "trained"  # a released map given is the map alpha2w reads
     assert released["history"] == [] and released["objective"].startswith("a released map")
     assert abs(released["best"]["val_cosine"] - trained_meta["best"]["val_cosine"]) < 1e-4
