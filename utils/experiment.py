@@ -148,9 +148,10 @@ ALPHA2W = {
                                        "instead of the config's (the baselines too, theirs); null: the config's"),
     "reg_lambda_rule": Field((str,), default="seen_rate", choices=("seen_rate", "validation"),
                              help="(new) a final run with hyperparameters_from: seen_rate steps reg_lambda by half "
-                                  "decades from the validation run's choice and keeps the head that sends the "
-                                  "validation run's share of held-out seen images to unseen classes at gamma 0 "
-                                  "(utils/balance.py); validation: its reg_lambda as chosen"),
+                                  "decades from the validation run's choice, bisects the half decade that crosses "
+                                  "the target, and keeps the head that sends the validation run's share of "
+                                  "held-out seen images to unseen classes at gamma 0 (utils/balance.py); "
+                                  "validation: its reg_lambda as chosen"),
     "tuning_seeds": Field((list, type(None)), default=None,
                           help="(new) with a validation run's name in hyperparameters_from or calibration_gamma: pool "
                                "its runs of these seeds (each setting's criterion, and the calibration, averaged over "
