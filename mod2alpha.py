@@ -195,12 +195,12 @@ def main(argv=None):
                       f"{refit['epochs']} epochs: train loss {refit['train_loss']:.4f}; the ridge map at lambda "
                       f"{ridge['lambda']:g} too")
             tf1.train.update_checkpoint_state(out, "model.ckpt")  # relative, so the folder can be renamed
-        trained = best.pop("predictions").astype(np.float32)
+        predicted = {"trained": best.pop("predictions").astype(np.float32),
+                     "ridge": ridge_predictions.astype(np.float32)}
         read_by_alpha2w = "trained" if cfg.text2alpha_ckpt else cfg.class_alphas_from
-        fileio.write_npy(os.path.join(out, "class_alphas_trained.npy"), trained)
-        fileio.write_npy(os.path.join(out, "class_alphas_ridge.npy"), ridge_predictions.astype(np.float32))
-        fileio.write_npy(os.path.join(out, "class_alphas.npy"),
-                         trained if read_by_alpha2w == "trained" else ridge_predictions.astype(np.float32))
+        for name, alphas_of_map in predicted.items():
+            fileio.write_npy(os.path.join(out, f"class_alphas_{name}.npy"), alphas_of_map)
+        fileio.write_npy(os.path.join(out, "class_alphas.npy"), predicted[read_by_alpha2w])
         fileio.write_json(os.path.join(out, "mod2alpha.json"), {
             "dataset": cfg.dataset, "modality": cfg.modality, "n_attr": cfg.n_attr, "n_alphas": cfg.n_alphas,
             "class_ids": prepared.class_ids, "class_names": prepared.class_names, "seen_ids": prepared.seen_ids,

@@ -38,26 +38,30 @@ from sklearn.linear_model import LogisticRegression
 # this checkout's modules, not another's on the path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils import checkpoints, fileio, metrics, results_table
+from utils import checkpoints, fileio, importance_map, metrics, results_table
 
 
 def cosine_rows(a, b):
     """[len(a), len(b)] cosines between the rows of a and of b."""
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return a @ b.T
+    return importance_map.unit_rows(a) @ importance_map.unit_rows(b).T
+
+
+def alphas_through(fc5, gates, weights):
+    """Row i: W5 diag(gates[i]) w_i, the importance at conv4 (summed over positions) of a class with weights w_i (the
+    columns of `weights`) on an image with fc5 gates[i], or its mean over images given their mean gates."""
+    return (gates * weights.T) @ fc5.T
 
 
 def class_alphas(fc5, features, labels, weights):
     """Per class c (a column of `weights`): the mean over its images (rows of features with label c) of
-    W5 diag(features > 0) w_c, the importance at conv4 summed over positions. [n_classes, K]."""
-    return np.stack([fc5 @ ((features[labels == c] > 0).mean(0) * weights[:, c]) for c in range(weights.shape[1])])
+    W5 diag(features > 0) w_c. [n_classes, K]."""
+    gates = np.stack([(features[labels == c] > 0).mean(0) for c in range(weights.shape[1])])
+    return alphas_through(fc5, gates, weights)
 
 
 def per_image_check(fc5, features, labels, weights, gt_alphas):
     """Mean cosine between alpha_extraction's per-image seen alphas and the formula on the same images."""
-    predicted = np.stack([fc5 @ ((f > 0) * weights[:, c]) for f, c in zip(features, labels)])
-    return float(np.mean(np.sum(cosine_rows(predicted, gt_alphas) * np.eye(len(labels)), 1)))
+    return importance_map.mean_cosine(alphas_through(fc5, features > 0, weights[:, labels]), gt_alphas)
 
 
 def top1(weights, biases, features, labels):
@@ -109,14 +113,15 @@ def diagnose(results, folder):
     rerun = alpha2w_on(results, oracle_alphas, folder)
     # the same head's alphas through the gates of seen training images (alpha2w's probes are drawn from them)
     probes = features["trainval_features"][~features["trainval_seen_val"].astype(bool)]
-    on_probes = alpha2w_on(results, np.stack([fc5 @ ((probes > 0).mean(0) * w) for w in oracle.coef_]), folder)
+    probe_gates = np.tile((probes > 0).mean(0), (len(oracle.coef_), 1))
+    on_probes = alpha2w_on(results, alphas_through(fc5, probe_gates, oracle.coef_.T), folder)
     solved = rerun["scored_weights"] - head["seen_weights"].mean(1, keepdims=True)  # from the seen-centred start
     read = m2a["ridge"]["cosine"] if m2a.get("class_alphas_from") == "ridge" else m2a["best"]["val_cosine"]
     return {"formula_check": check, "seen_val_cosine": read,  # of the map whose alphas alpha2w read
             "weak_directions": int(np.sum(singular < 0.01 * singular[0])),
-            "alpha_cosine_reached": float(np.mean(np.diag(cosine_rows(
-                class_alphas(fc5, x[fit], y[fit], rerun["scored_weights"]), oracle_alphas)))),
-            "weight_cosine_reached": float(np.mean(np.diag(cosine_rows(solved.T, oracle.coef_)))),
+            "alpha_cosine_reached": importance_map.mean_cosine(
+                class_alphas(fc5, x[fit], y[fit], rerun["scored_weights"]), oracle_alphas),
+            "weight_cosine_reached": importance_map.mean_cosine(solved.T, oracle.coef_),
             "own_cosine": float(np.mean(np.diag(own))),
             "other_cosine": float(np.mean(own[~np.eye(len(own), dtype=bool)])),
             "retrieval": float(np.mean(np.argmax(own, 1) == np.arange(len(own)))),
