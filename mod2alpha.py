@@ -189,12 +189,13 @@ def main(argv=None):
                 initial, history, best = fit_map(cfg, trainer, sess, val, out)
             if cfg.refit_all_seen:
                 refit, best["predictions"] = refit_map(cfg, vectors, seen, best["epoch"], out)
-                ridge_predictions = importance_map.ridge_predict(
-                    vectors, importance_map.ridge_fit(vectors, seen, ridge["lambda"]))
                 print(f"refit on all {refit['classes']} seen classes ({refit['images']} images) for the chosen "
-                      f"{refit['epochs']} epochs: train loss {refit['train_loss']:.4f}; the ridge map at lambda "
-                      f"{ridge['lambda']:g} too")
+                      f"{refit['epochs']} epochs: train loss {refit['train_loss']:.4f}")
             tf1.train.update_checkpoint_state(out, "model.ckpt")  # relative, so the folder can be renamed
+        if cfg.refit_all_seen:  # the ridge map too, whichever map alpha2w reads
+            ridge_predictions = importance_map.ridge_predict(
+                vectors, importance_map.ridge_fit(vectors, seen, ridge["lambda"]))
+            print(f"the ridge map refitted on all seen classes at lambda {ridge['lambda']:g}")
         predicted = {"trained": best.pop("predictions").astype(np.float32),
                      "ridge": ridge_predictions.astype(np.float32)}
         read_by_alpha2w = "trained" if cfg.text2alpha_ckpt else cfg.class_alphas_from

@@ -196,7 +196,8 @@ def test_mod2alpha_predicts_with_a_map_saved_the_originals_way_as_the_trained_ma
                                                                                     tmp_path):
     """The session's trained linear map, saved under the original's names, given as `text2alpha_ckpt`: mod2alpha
     predicts every class's alphas with it (the same alphas, to float32 rounding), trains nothing, and scores it on the
-    same validation classes; alpha2w then reads them as it reads a trained map's."""
+    same validation classes; alpha2w then reads them as it reads a trained map's. The ridge map beside it is refitted
+    on every seen class as in a run that trains its map (`refit_all_seen`)."""
     # the chosen epoch's map itself (not trained again on every seen class), so that its val figures are comparable
     trained_dir, trained_meta = maps["original"]
     reader = tf1.train.load_checkpoint(str(trained_dir / "model.ckpt"))
@@ -211,6 +212,10 @@ def test_mod2alpha_predicts_with_a_map_saved_the_originals_way_as_the_trained_ma
     assert abs(released["best"]["val_cosine"] - trained_meta["best"]["val_cosine"]) < 1e-4
     assert released["val_class_ids"] == trained_meta["val_class_ids"]
     assert not (tmp_path / "from_release" / "model.ckpt.index").exists()
+    np.testing.assert_array_equal(np.load(tmp_path / "from_release" / "class_alphas_ridge.npy"),
+                                  np.load(maps["default"][0] / "class_alphas_ridge.npy"))
+    assert not np.allclose(np.load(trained_dir / "class_alphas_ridge.npy"),
+                           np.load(maps["default"][0] / "class_alphas_ridge.npy"))  # on n_train_class classes only
 
 
 def test_per_image_path_trains_the_l1_loss(seen_model, seen_alphas, tmp_path):
