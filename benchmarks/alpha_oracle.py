@@ -26,7 +26,6 @@ Usage:
 """
 import argparse
 import collections
-import json
 import os
 import shutil
 import subprocess
@@ -70,7 +69,8 @@ def top1(weights, biases, features, labels):
 
 def alpha2w_on(results, unseen_alphas, folder):
     """Run alpha2w.py on the final run's config with `unseen_alphas` (rows in unseen order) in place of mod2alpha's
-    predictions; outputs under `folder`. Returns its unseen_head.npz."""
+    predictions; outputs under `folder` (emptied first). Returns its unseen_head.npz, read whole: the next call
+    removes the file."""
     cfg = results["config"]
     m2a_dir, out = os.path.join(folder, "mod2alpha"), os.path.join(folder, "alpha2w")
     shutil.rmtree(folder, ignore_errors=True)
@@ -80,14 +80,14 @@ def alpha2w_on(results, unseen_alphas, folder):
     alphas[[m2a["class_ids"].index(int(c)) for c in m2a["unseen_ids"]]] = unseen_alphas
     np.save(os.path.join(m2a_dir, "class_alphas.npy"), alphas)
     config_path = os.path.join(folder, "config.json")
-    with open(results["config_path"]) as f:
-        json.dump({**json.load(f), "dom2alpha_ckpt_dir": m2a_dir, "ckpt_dir": out}, open(config_path, "w"))
+    fileio.write_json(config_path, {**fileio.read_json(results["config_path"]), "dom2alpha_ckpt_dir": m2a_dir,
+                                    "ckpt_dir": out})
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     done = subprocess.run([sys.executable, os.path.join(root, "alpha2w.py"), "--config_json", config_path],
                           capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"alpha2w.py on oracle alphas ({config_path}) failed:\n{done.stderr[-2000:]}")
-    return np.load(os.path.join(out, "unseen_head.npz"))
+    return dict(np.load(os.path.join(out, "unseen_head.npz")))
 
 
 def diagnose(results, folder):
